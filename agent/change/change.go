@@ -1,0 +1,164 @@
+package change
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+)
+
+// LSN is a WAL position. It is pglogrepl's type, so positions are typed end to end.
+type LSN = pglogrepl.LSN
+
+// Op is the kind of a row change.
+type Op uint8
+
+const (
+	Insert Op = iota + 1
+	Update
+	Delete
+	Truncate
+)
+
+func (o Op) String() string {
+	switch o {
+	case Insert:
+		return "insert"
+	case Update:
+		return "update"
+	case Delete:
+		return "delete"
+	case Truncate:
+		return "truncate"
+	}
+	return fmt.Sprintf("op(%d)", uint8(o))
+}
+
+// TableRef names a table. Names are raw (unquoted); quote them with
+// pgx.Identifier{Schema, Name}.Sanitize() before they go into SQL.
+type TableRef struct {
+	Schema string
+	Name   string
+}
+
+func (t TableRef) String() string { return t.Schema + "." + t.Name }
+
+// Replica identity settings, as pgoutput reports them in a Relation message.
+const (
+	IdentityDefault byte = 'd' // primary key
+	IdentityFull    byte = 'f' // whole old row
+	IdentityIndex   byte = 'i' // a chosen unique index
+	IdentityNothing byte = 'n' // no old row: UPDATE and DELETE cannot be applied
+)
+
+// Column describes one column of a Relation as the source decoded it.
+type Column struct {
+	Name    string
+	TypeOID uint32 // source OID; only meaningful for built-in types (< 16384)
+	TypeMod int32
+	Key     bool // part of the replica identity
+}
+
+// Relation describes a table at the time its changes were decoded. A new Relation
+// value is made whenever the source's schema for the table changes, so a pointer
+// identifies one version of a table's shape within a stream.
+type Relation struct {
+	ID       uint32 // source relation OID; differs between databases
+	Table    TableRef
+	Identity byte // IdentityDefault, IdentityFull, IdentityIndex, IdentityNothing
+	Columns  []Column
+}
+
+// KeyColumns returns the indexes of the replica-identity columns.
+func (r *Relation) KeyColumns() []int {
+	var idx []int
+	for i, c := range r.Columns {
+		if c.Key {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+// ValueKind tells what a Value holds.
+type ValueKind uint8
+
+const (
+	// Null is SQL NULL.
+	Null ValueKind = iota
+	// Unchanged is an unchanged TOASTed value that the source did not send: the
+	// column must be left as it is on the peer, never written.
+	Unchanged
+	// Text is a value in PostgreSQL's text format.
+	Text
+)
+
+// Value is one column value.
+type Value struct {
+	Kind ValueKind
+	Data []byte // text format; nil unless Kind == Text
+}
+
+func (v Value) String() string {
+	switch v.Kind {
+	case Null:
+		return "NULL"
+	case Unchanged:
+		return "<unchanged toast>"
+	}
+	return string(v.Data)
+}
+
+// Change is one row change (or one TRUNCATE) within a transaction.
+//
+//   - Insert: New holds every column.
+//   - Update: New holds every column, some possibly Unchanged; Old is nil when the
+//     key did not change and the identity is not FULL, else it holds the key
+//     columns (OldIsKey) or the whole old row.
+//   - Delete: Old holds the key columns (OldIsKey, others Null) or the whole row.
+//   - Truncate: Rels lists every truncated table; Rel is nil.
+type Change struct {
+	Op       Op
+	Rel      *Relation
+	New      []Value
+	Old      []Value
+	OldIsKey bool // Old holds only the replica-identity columns ('K'), not the full row ('O')
+
+	Rels            []*Relation // Truncate only
+	Cascade         bool        // Truncate only
+	RestartIdentity bool        // Truncate only
+}
+
+// Size estimates the memory the change holds, for in-flight byte accounting.
+func (c *Change) Size() int {
+	n := 32
+	for _, v := range c.New {
+		n += 8 + len(v.Data)
+	}
+	for _, v := range c.Old {
+		n += 8 + len(v.Data)
+	}
+	return n + 8*len(c.Rels)
+}
+
+// Tx is one committed source transaction: whole, never partial.
+type Tx struct {
+	Xid        uint32
+	CommitLSN  LSN       // LSN of the commit record
+	EndLSN     LSN       // end of the commit record: the position to resume after
+	CommitTime time.Time // source commit time (the origin time for forwarded transactions)
+	Changes    []Change
+}
+
+// Size estimates the memory the transaction holds.
+func (t *Tx) Size() int {
+	n := 64
+	for i := range t.Changes {
+		n += t.Changes[i].Size()
+	}
+	return n
+}
+
+func (t *Tx) String() string {
+	return fmt.Sprintf("tx %s (xid %d, %d changes)", t.EndLSN, t.Xid, len(t.Changes))
+}
