@@ -251,7 +251,7 @@ func (c *Cluster) postmasterPID() int {
 // Destroy stops the server and removes its directory.
 func (c *Cluster) Destroy() {
 	if err := c.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "pgtest:", err)
+		fmt.Fprintln(os.Stderr, "localpg:", err)
 	}
 	os.RemoveAll(c.Dir)
 }
