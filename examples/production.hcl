@@ -1,0 +1,88 @@
+# A production-style pair: two regions, TLS everywhere, secrets from the
+# environment. Both agents run with this same file (keep it in git):
+#
+#   pgduet run --config /etc/pgduet/shop.hcl --node east   # next to db-east
+#   pgduet run --config /etc/pgduet/shop.hcl --node west   # next to db-west
+#
+# Certificates: one CA for the agents; each agent's certificate names its node
+# ("east" / "west") as a DNS SAN or CN — the peer checks it — and the host in the
+# other node's `address` as a DNS SAN, so the peer can verify it as a server.
+
+pair "shop" {
+  ddl_source = "east"
+}
+
+node "east" {
+  database {
+    url         = "postgres://pgduet@db-east.internal:5432/shop"
+    password    = env("PGDUET_EAST_PASSWORD")
+    sslmode     = "verify-full"
+    sslrootcert = "/etc/pgduet/db-ca.pem"
+    sslcert     = "/etc/pgduet/east-db-client.pem"
+    sslkey      = "/etc/pgduet/east-db-client.key"
+    sslpassword = env("PGDUET_EAST_KEY_PASSWORD")
+  }
+  agent {
+    listen  = "0.0.0.0:7420"
+    address = "agent-east.internal:7420"
+    admin   = "127.0.0.1:7421"
+    tls {
+      ca_file   = "/etc/pgduet/agents-ca.pem"
+      cert_file = "/etc/pgduet/east.pem"
+      key_file  = "/etc/pgduet/east.key"
+    }
+  }
+}
+
+node "west" {
+  database {
+    url         = "postgres://pgduet@db-west.internal:5432/shop"
+    password    = env("PGDUET_WEST_PASSWORD")
+    sslmode     = "verify-full"
+    sslrootcert = "/etc/pgduet/db-ca.pem"
+    sslcert     = "/etc/pgduet/west-db-client.pem"
+    sslkey      = "/etc/pgduet/west-db-client.key"
+    sslpassword = env("PGDUET_WEST_KEY_PASSWORD")
+  }
+  agent {
+    listen  = "0.0.0.0:7420"
+    address = "agent-west.internal:7420"
+    admin   = "127.0.0.1:7421"
+    tls {
+      ca_file   = "/etc/pgduet/agents-ca.pem"
+      cert_file = "/etc/pgduet/west.pem"
+      key_file  = "/etc/pgduet/west.key"
+    }
+  }
+}
+
+# A region may be away for hours: keep retrying the peer for 12 h before the
+# direction is reported failed (the slot holds the changes meanwhile; watch
+# pgduet_retained_wal_bytes).
+retry {
+  connection = "720m"
+  other      = "10m"
+}
+
+conflicts {
+  policy = "fail"
+}
+
+schema "sales" {
+  tables  = ["*"]
+  exclude = ["tmp_*", "*_staging"]
+}
+
+schema "catalog" {
+  tables = ["products", "prices", "categories"]
+}
+
+# Replicate TRUNCATE for the nightly-rebuilt price list only.
+table "catalog.prices" {
+  operations = ["insert", "update", "delete", "truncate"]
+}
+
+# Audit rows are written once and never updated or deleted here.
+table "sales.audit_log" {
+  operations = ["insert"]
+}

@@ -1,0 +1,226 @@
+package policies
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Config is a loaded, validated configuration. Every field holds its effective
+// value: defaults are filled in and relative file paths are resolved against
+// the directory of the file that declares them. A Config is never modified
+// after Load/Parse returns it, so it may be shared between goroutines.
+type Config struct {
+	Pair      Pair
+	Nodes     []*Node // exactly two, in declaration order
+	Retry     Retry
+	Conflicts Conflicts
+	Schemas   []*SchemaSel // in declaration order
+	Tables    []*TableSel  // in declaration order
+	Files     []string     // files that were loaded, in load order
+}
+
+// Pair is the `pair "NAME" {}` block.
+type Pair struct {
+	Name      string
+	DDLSource string // name of the node whose DDL is replicated
+	DeclRange hcl.Range
+}
+
+// Node is a `node "NAME" {}` block: one database plus its agent.
+type Node struct {
+	Name      string
+	Database  Database
+	Agent     Agent
+	DeclRange hcl.Range
+}
+
+// Database is the node's `database {}` block. Password and SSLPassword are
+// secrets: never log them, never put them in an error message.
+type Database struct {
+	URL         string // libpq URL or key=value DSN; may itself carry a password
+	Password    string
+	SSLMode     string // "" (libpq default) or disable|allow|prefer|require|verify-ca|verify-full
+	SSLRootCert string
+	SSLCert     string
+	SSLKey      string
+	SSLPassword string
+
+	// secretErr is why Password or SSLPassword could not be read on this
+	// machine (an env var or file of the other node's agent); ConnString
+	// returns it.
+	secretErr error
+}
+
+// Agent is the node's `agent {}` block.
+type Agent struct {
+	Listen   string // host:port the agent listens on for its peer
+	Address  string // host:port the peer dials to reach this agent
+	Admin    string // host:port of /metrics, /healthz, /status (default DefaultAdmin)
+	Insecure bool   // plain TCP between agents; exactly one of Insecure and TLS is set
+	TLS      *TLS
+}
+
+// TLS is the agent's mTLS material (paths, resolved against the config file's directory).
+type TLS struct {
+	CAFile, CertFile, KeyFile string
+}
+
+// Retry holds the retry windows (both > 0).
+type Retry struct {
+	Connection time.Duration // a lost database or peer connection
+	Other      time.Duration // any other retryable failure
+}
+
+// Conflict policies (SPEC §7). Only PolicyFail is enforced by this version.
+const (
+	PolicyFail          = "fail"
+	PolicyIgnore        = "ignore"
+	PolicyOverwrite     = "overwrite"
+	PolicyLastWriteWins = "last_write_wins"
+)
+
+// Conflicts is the pair-level `conflicts {}` block.
+type Conflicts struct {
+	Policy string
+}
+
+// Op is a DML kind that a selection replicates.
+type Op string
+
+// The operations, in canonical order.
+const (
+	OpInsert   Op = "insert"
+	OpUpdate   Op = "update"
+	OpDelete   Op = "delete"
+	OpTruncate Op = "truncate"
+)
+
+var allOps = []Op{OpInsert, OpUpdate, OpDelete, OpTruncate}
+
+// SchemaSel is a `schema "NAME" {}` block: the tables of schema Name whose
+// name matches one of Tables and none of Exclude. Name is a catalog name (the
+// label is read like a table label: unquoted folds to lower case, "\"Sales\""
+// keeps its case). Globs match catalog table names, case-sensitively, and use * (any run), ? (one character),
+// [abc], [a-z], [!abc] and \ to escape, and match the whole table name.
+type SchemaSel struct {
+	Name       string
+	Tables     []string
+	Exclude    []string
+	Operations []Op // effective: given, else the default
+	DeclRange  hcl.Range
+}
+
+// TableSel is a `table "schema.table" {}` block. Schema and Name are catalog
+// names (a label part written unquoted is folded to lower case, a
+// double-quoted part is kept as written, as PostgreSQL does).
+type TableSel struct {
+	Schema, Name string
+	Operations   []Op // effective: given, else its schema block's, else the default
+	DeclRange    hcl.Range
+}
+
+// Node returns the node called name; for an unknown name the error lists the
+// nodes the config defines.
+func (c *Config) Node(name string) (*Node, error) {
+	for _, n := range c.Nodes {
+		if n.Name == name {
+			return n, nil
+		}
+	}
+	names := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		names[i] = fmt.Sprintf("%q", n.Name)
+	}
+	return nil, fmt.Errorf("unknown node %q: the config defines %s", name, strings.Join(names, " and "))
+}
+
+// Peer returns the node that is not name, or nil when name is not a node.
+func (c *Config) Peer(name string) *Node {
+	if len(c.Nodes) != 2 {
+		return nil
+	}
+	switch name {
+	case c.Nodes[0].Name:
+		return c.Nodes[1]
+	case c.Nodes[1].Name:
+		return c.Nodes[0]
+	}
+	return nil
+}
+
+// Selected reports whether the table schema.table (catalog names, as
+// pgoutput reports them) is selected, and with which operations. A table
+// block selects its table (even one its schema block excludes) and its
+// operations win; otherwise a schema block selects the tables whose name
+// matches one of its globs and none of its excludes. The returned slice is
+// shared: do not modify it. Callers on the hot path should cache the answer
+// per relation.
+func (c *Config) Selected(schema, table string) (ops []Op, ok bool) {
+	for _, t := range c.Tables {
+		if t.Schema == schema && t.Name == table {
+			return t.Operations, true
+		}
+	}
+	for _, s := range c.Schemas {
+		if s.Name == schema && s.selects(table) {
+			return s.Operations, true
+		}
+	}
+	return nil, false
+}
+
+func (s *SchemaSel) selects(table string) bool {
+	in := false
+	for _, g := range s.Tables {
+		if globMatch(g, table) {
+			in = true
+			break
+		}
+	}
+	if !in {
+		return false
+	}
+	for _, g := range s.Exclude {
+		if globMatch(g, table) {
+			return false
+		}
+	}
+	return true
+}
+
+// PublicationSchemas returns the names of the schemas that have a schema
+// block, sorted: the publication covers them with FOR TABLES IN SCHEMA.
+func (c *Config) PublicationSchemas() []string {
+	out := make([]string, 0, len(c.Schemas))
+	for _, s := range c.Schemas {
+		out = append(out, s.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// PublicationTables returns {schema, table} of the table blocks whose schema
+// has no schema block (those are covered by PublicationSchemas), sorted.
+func (c *Config) PublicationTables() [][2]string {
+	inSchema := map[string]bool{}
+	for _, s := range c.Schemas {
+		inSchema[s.Name] = true
+	}
+	var out [][2]string
+	for _, t := range c.Tables {
+		if !inSchema[t.Schema] {
+			out = append(out, [2]string{t.Schema, t.Name})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i][0] != out[j][0] {
+			return out[i][0] < out[j][0]
+		}
+		return out[i][1] < out[j][1]
+	})
+	return out
+}

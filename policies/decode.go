@@ -1,0 +1,710 @@
+package policies
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// decoder accumulates diagnostics while the decodeXBlock functions fill a
+// Config. Decoding never stops at the first problem: a block with an error
+// is still recorded (by name) when that avoids follow-on errors elsewhere.
+type decoder struct {
+	diags hcl.Diagnostics
+	ctxs  map[string]*hcl.EvalContext // by file name
+
+	// Source ranges the cross-block checks point at.
+	ddlSource     *hcl.Attribute
+	agentRanges   map[*Node]hcl.Range
+	addressRanges map[*Node]hcl.Range
+	opsGiven      map[*TableSel]bool
+}
+
+func (d *decoder) evalContext(filename string) *hcl.EvalContext {
+	ctx, ok := d.ctxs[filename]
+	if !ok {
+		ctx = evalContext(filename)
+		d.ctxs[filename] = ctx
+	}
+	return ctx
+}
+
+func (d *decoder) add(diag *hcl.Diagnostic) { d.diags = append(d.diags, diag) }
+
+// sortDiagnostics orders diagnostics by position (file, then offset); those
+// without a position come first. Files are named in load order, which is
+// sorted, so the output reads top to bottom.
+func sortDiagnostics(diags hcl.Diagnostics) {
+	key := func(d *hcl.Diagnostic) (string, int) {
+		if d.Subject == nil {
+			return "", -1
+		}
+		return d.Subject.Filename, d.Subject.Start.Byte
+	}
+	sort.SliceStable(diags, func(i, j int) bool {
+		fi, bi := key(diags[i])
+		fj, bj := key(diags[j])
+		if fi != fj {
+			return fi < fj
+		}
+		return bi < bj
+	})
+}
+
+// decode turns parsed files into a validated Config (nil on any error).
+func decode(files []*hcl.File, names []string, diags hcl.Diagnostics) (*Config, hcl.Diagnostics) {
+	d := &decoder{
+		diags:         diags,
+		ctxs:          map[string]*hcl.EvalContext{},
+		agentRanges:   map[*Node]hcl.Range{},
+		addressRanges: map[*Node]hcl.Range{},
+		opsGiven:      map[*TableSel]bool{},
+	}
+	cfg := d.decodeConfig(hcl.MergeFiles(files), names)
+	sortDiagnostics(d.diags)
+	if d.diags.HasErrors() {
+		return nil, d.diags
+	}
+	return cfg, d.diags
+}
+
+func (d *decoder) decodeConfig(body hcl.Body, files []string) *Config {
+	content, diags := body.Content(rootSchema)
+	d.diags = append(d.diags, diags...)
+	cfg := &Config{
+		Retry:     Retry{Connection: DefaultRetryConnection, Other: DefaultRetryOther},
+		Conflicts: Conflicts{Policy: DefaultConflictPolicy},
+		Files:     files,
+	}
+
+	first := map[string]*hcl.Block{}    // singleton block type → first occurrence
+	nodes := map[string]*hcl.Block{}    // node label → first block
+	schemas := map[string]*SchemaSel{}  // schema name → first block
+	tables := map[[2]string]*TableSel{} // schema, table → first block
+	var pairBlock *hcl.Block
+	for _, b := range content.Blocks {
+		if singletonBlocks[b.Type] {
+			if f := first[b.Type]; f != nil {
+				d.add(errorAt(b.DefRange, fmt.Sprintf("Duplicate %s block", b.Type),
+					"Only one %s block is allowed in the whole config; the first one is at %s.", b.Type, pos(f.DefRange)))
+				continue
+			}
+			first[b.Type] = b
+		}
+		switch b.Type {
+		case "pair":
+			pairBlock = b
+			cfg.Pair = d.decodePairBlock(b)
+		case "node":
+			if f := nodes[b.Labels[0]]; f != nil {
+				d.add(errorAt(b.LabelRanges[0], "Duplicate node block",
+					"A node named %q is already declared at %s; node names must be distinct.", b.Labels[0], pos(f.DefRange)))
+				continue
+			}
+			nodes[b.Labels[0]] = b
+			cfg.Nodes = append(cfg.Nodes, d.decodeNodeBlock(b))
+		case "retry":
+			cfg.Retry = d.decodeRetryBlock(b)
+		case "conflicts":
+			cfg.Conflicts = d.decodeConflictsBlock(b)
+		case "schema":
+			s := d.decodeSchemaBlock(b)
+			if s == nil {
+				continue
+			}
+			if f := schemas[s.Name]; f != nil {
+				d.add(errorAt(b.LabelRanges[0], "Duplicate schema block",
+					"Schema %s is already selected by the schema block at %s; merge the two blocks.", quoteIdent(s.Name), pos(f.DeclRange)))
+				continue
+			}
+			schemas[s.Name] = s
+			cfg.Schemas = append(cfg.Schemas, s)
+		case "table":
+			t := d.decodeTableBlock(b)
+			if t == nil {
+				continue
+			}
+			key := [2]string{t.Schema, t.Name}
+			if f := tables[key]; f != nil {
+				d.add(errorAt(b.LabelRanges[0], "Duplicate table block",
+					"Table %s.%s is already selected by the table block at %s; merge the two blocks.",
+					quoteIdent(t.Schema), quoteIdent(t.Name), pos(f.DeclRange)))
+				continue
+			}
+			tables[key] = t
+			cfg.Tables = append(cfg.Tables, t)
+		default:
+			d.refuseBlock(b)
+		}
+	}
+
+	d.checkPair(cfg, pairBlock, files)
+	d.checkNodes(cfg, pairBlock, files)
+
+	// A table block without operations takes its schema block's.
+	for _, t := range cfg.Tables {
+		if d.opsGiven[t] {
+			continue
+		}
+		if s := schemas[t.Schema]; s != nil {
+			t.Operations = slices.Clone(s.Operations)
+		}
+	}
+	return cfg
+}
+
+// refuseBlock reports a block of the language that this version does not
+// enforce, after checking its contents against the declared schema.
+func (d *decoder) refuseBlock(b *hcl.Block) {
+	if schema := refusedBlocks[b.Type]; schema != nil {
+		_, diags := b.Body.Content(schema)
+		d.diags = append(d.diags, diags...)
+	}
+	what := fmt.Sprintf("The %s block", b.Type)
+	if len(b.Labels) > 0 {
+		what = fmt.Sprintf("The %s %q block", b.Type, b.Labels[0])
+	}
+	d.add(notSupported(b.DefRange, what))
+}
+
+// missing reports a required attribute that is absent.
+func (d *decoder) missing(block *hcl.Block, name, what, example string) {
+	if what != "" {
+		what = ", " + what
+	}
+	d.add(errorAt(block.DefRange, "Missing required argument",
+		"The %s block needs %s%s; for example: %s = %s.", blockName(block), name, what, name, example))
+}
+
+func blockName(b *hcl.Block) string {
+	if len(b.Labels) > 0 {
+		return fmt.Sprintf("%s %q", b.Type, b.Labels[0])
+	}
+	return b.Type
+}
+
+const nameRule = "must start with a lowercase letter and hold only lowercase letters, digits and underscores (^[a-z][a-z0-9_]*$), at most 20 characters: it becomes part of slot, publication and origin names"
+
+func (d *decoder) decodePairBlock(b *hcl.Block) Pair {
+	p := Pair{Name: b.Labels[0], DeclRange: b.DefRange}
+	if !validName(p.Name) {
+		d.add(errorAt(b.LabelRanges[0], "Invalid pair name", "The pair name %q is not valid: a pair name %s.", p.Name, nameRule))
+	}
+	content, diags := b.Body.Content(pairSchema)
+	d.diags = append(d.diags, diags...)
+	src, attr, ok := d.str(content.Attributes, "ddl_source")
+	switch {
+	case ok:
+		p.DDLSource = src
+		d.ddlSource = attr
+	case attr == nil:
+		d.missing(b, "ddl_source", "the node whose DDL is replicated to the other", `"east"`)
+	}
+	return p
+}
+
+func (d *decoder) checkPair(cfg *Config, pairBlock *hcl.Block, files []string) {
+	if pairBlock == nil {
+		rng := hcl.Range{}
+		if len(files) > 0 {
+			rng = fileStart(files[0])
+		}
+		d.add(errorAt(rng, "Missing pair block",
+			`The config must declare the pair and its DDL source, for example: pair "shop" { ddl_source = "east" }.`))
+		return
+	}
+	if d.ddlSource == nil || len(cfg.Nodes) == 0 {
+		return
+	}
+	for _, n := range cfg.Nodes {
+		if n.Name == cfg.Pair.DDLSource {
+			return
+		}
+	}
+	d.add(errorAt(d.ddlSource.Expr.Range(), "Unknown node",
+		"ddl_source is %q, but the config declares the nodes %s; ddl_source must name one of them.",
+		cfg.Pair.DDLSource, nodeList(cfg.Nodes)))
+}
+
+func nodeList(nodes []*Node) string {
+	q := make([]string, len(nodes))
+	for i, n := range nodes {
+		q[i] = fmt.Sprintf("%q", n.Name)
+	}
+	if len(q) <= 1 {
+		return strings.Join(q, "")
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " and " + q[len(q)-1]
+}
+
+// checkNodes checks what involves both nodes.
+func (d *decoder) checkNodes(cfg *Config, pairBlock *hcl.Block, files []string) {
+	switch n := len(cfg.Nodes); {
+	case n > 2:
+		for _, extra := range cfg.Nodes[2:] {
+			d.add(errorAt(extra.DeclRange, "Too many node blocks",
+				"A pair has exactly two nodes; %q is a third one (the first two are %q at %s and %q at %s).",
+				extra.Name, cfg.Nodes[0].Name, pos(cfg.Nodes[0].DeclRange), cfg.Nodes[1].Name, pos(cfg.Nodes[1].DeclRange)))
+		}
+		return
+	case n == 1:
+		d.add(errorAt(cfg.Nodes[0].DeclRange, "Missing node block",
+			"A pair needs exactly two node blocks; only %q is declared.", cfg.Nodes[0].Name))
+		return
+	case n == 0:
+		rng := hcl.Range{}
+		switch {
+		case pairBlock != nil:
+			rng = pairBlock.DefRange
+		case len(files) > 0:
+			rng = fileStart(files[0])
+		}
+		d.add(errorAt(rng, "Missing node block",
+			`A pair needs exactly two node blocks, for example node "east" { database { ... } agent { ... } }; none is declared.`))
+		return
+	}
+	a, b := cfg.Nodes[0], cfg.Nodes[1]
+	if a.Agent.Address != "" && a.Agent.Address == b.Agent.Address {
+		d.add(errorAt(d.addressRanges[b], "Duplicate address",
+			"Nodes %q and %q both have address %q; each agent must be reachable at its own address.", a.Name, b.Name, b.Agent.Address))
+	}
+	aSet := a.Agent.Insecure || a.Agent.TLS != nil
+	bSet := b.Agent.Insecure || b.Agent.TLS != nil
+	if aSet && bSet && a.Agent.Insecure != b.Agent.Insecure {
+		sec, insec := a, b
+		if a.Agent.Insecure {
+			sec, insec = b, a
+		}
+		d.add(errorAt(d.agentRanges[b], "Inconsistent transport security",
+			"Node %q uses mutual TLS but node %q has insecure = true; both agents must use the same transport (a tls block on both, or insecure = true on both).",
+			sec.Name, insec.Name))
+	}
+}
+
+func (d *decoder) decodeNodeBlock(b *hcl.Block) *Node {
+	n := &Node{Name: b.Labels[0], DeclRange: b.DefRange}
+	if !validName(n.Name) {
+		d.add(errorAt(b.LabelRanges[0], "Invalid node name", "The node name %q is not valid: a node name %s.", n.Name, nameRule))
+	}
+	content, diags := b.Body.Content(nodeSchema)
+	d.diags = append(d.diags, diags...)
+	var db, agent *hcl.Block
+	for _, inner := range content.Blocks {
+		seen := &db
+		if inner.Type == "agent" {
+			seen = &agent
+		}
+		if *seen != nil {
+			d.add(errorAt(inner.DefRange, fmt.Sprintf("Duplicate %s block", inner.Type),
+				"Node %q already has a %s block at %s.", n.Name, inner.Type, pos((*seen).DefRange)))
+			continue
+		}
+		*seen = inner
+	}
+	if db == nil {
+		d.add(errorAt(b.DefRange, "Missing required block",
+			`Node %q needs a database block, for example: database { url = "postgres://pgduet@db-%s:5432/shop" }.`, n.Name, n.Name))
+	} else {
+		n.Database = d.decodeDatabaseBlock(db)
+	}
+	if agent == nil {
+		d.add(errorAt(b.DefRange, "Missing required block",
+			`Node %q needs an agent block, for example: agent { listen = "0.0.0.0:7420", address = "agent-%s.internal:7420", tls { ... } }.`, n.Name, n.Name))
+	} else {
+		d.agentRanges[n] = agent.DefRange
+		n.Agent = d.decodeAgentBlock(agent, n)
+	}
+	return n
+}
+
+func (d *decoder) decodeDatabaseBlock(b *hcl.Block) Database {
+	var db Database
+	content, diags := b.Body.Content(databaseSchema)
+	d.diags = append(d.diags, diags...)
+	attrs := content.Attributes
+
+	url, urlAttr, ok := d.str(attrs, "url")
+	switch {
+	case ok:
+		db.URL = url
+		if kv, err := parseConnString(url); err != nil {
+			d.add(errorAt(urlAttr.Expr.Range(), "Invalid connection string",
+				"The database url must be a libpq URL (postgres://user@host:5432/dbname) or key=value string (host=... dbname=...): %s.", err))
+		} else {
+			if _, hasPw := kv.get("password"); hasPw && !callsFunction(urlAttr.Expr) {
+				d.add(secretWarning(urlAttr, "The database url holds a password"))
+			}
+			if mode, has := kv.get("sslmode"); has && !contains(sslModes, mode) {
+				d.add(errorAt(urlAttr.Expr.Range(), "Invalid value",
+					"The database url sets sslmode to %q; sslmode must be %s.", mode, enumHelp(sslModes)))
+			}
+		}
+	case urlAttr == nil:
+		d.missing(b, "url", "the libpq URL or key=value string of the node's database", `"postgres://pgduet@localhost:5432/shop"`)
+	}
+
+	for _, s := range []struct {
+		name string
+		dst  *string
+	}{{"password", &db.Password}, {"sslpassword", &db.SSLPassword}} {
+		mark := len(d.diags)
+		if v, attr, ok := d.str(attrs, s.name); ok {
+			*s.dst = v
+			if !callsFunction(attr.Expr) && v != "" {
+				d.add(secretWarning(attr, fmt.Sprintf("The %s is written in the config file", s.name)))
+			}
+		} else if attr != nil && onlyFunctionErrors(d.diags[mark:]) {
+			// A secret that cannot be read here (env var unset, file missing) is
+			// not a config error: each agent holds only its own node's secrets.
+			// The error surfaces when this database is connected to (ConnString).
+			if db.secretErr == nil {
+				db.secretErr = fmt.Errorf("%s: %s", s.name, oneLineDiags(d.diags[mark:]))
+			}
+			d.diags = d.diags[:mark]
+		}
+	}
+
+	if mode, attr, ok := d.str(attrs, "sslmode"); ok {
+		if contains(sslModes, mode) {
+			db.SSLMode = mode
+		} else {
+			d.add(errorAt(attr.Expr.Range(), "Invalid value", "sslmode is %q; it must be %s.", mode, enumHelp(sslModes)))
+		}
+	}
+	for _, s := range []struct {
+		name string
+		dst  *string
+	}{{"sslrootcert", &db.SSLRootCert}, {"sslcert", &db.SSLCert}, {"sslkey", &db.SSLKey}} {
+		if v, attr, ok := d.str(attrs, s.name); ok {
+			if s.name == "sslrootcert" && v == "system" {
+				*s.dst = v // libpq: the system's trusted roots
+				continue
+			}
+			*s.dst = resolvePath(dirOf(attr), v)
+		}
+	}
+	return db
+}
+
+func secretWarning(attr *hcl.Attribute, what string) *hcl.Diagnostic {
+	return warningAt(attr.Expr.Range(), "Secret in the config file",
+		`%s. Read secrets with env("NAME") or file("path") instead, so the config can be shared and kept in version control.`, what)
+}
+
+func (d *decoder) decodeAgentBlock(b *hcl.Block, n *Node) Agent {
+	a := Agent{Admin: DefaultAdmin}
+	content, diags := b.Body.Content(agentSchema)
+	d.diags = append(d.diags, diags...)
+	attrs := content.Attributes
+
+	if v, attr, ok := d.str(attrs, "listen"); ok {
+		if err := checkHostPort(v, false, true); err != nil {
+			d.add(errorAt(attr.Expr.Range(), "Invalid address", "listen: %s.", err))
+		} else {
+			a.Listen = v
+		}
+	} else if attr == nil {
+		d.missing(b, "listen", "the host:port the agent accepts its peer on", `"0.0.0.0:7420"`)
+	}
+	if v, attr, ok := d.str(attrs, "address"); ok {
+		if err := checkHostPort(v, true, false); err != nil {
+			d.add(errorAt(attr.Expr.Range(), "Invalid address", "address (how the peer reaches this agent): %s.", err))
+		} else {
+			a.Address = v
+			d.addressRanges[n] = attr.Expr.Range()
+		}
+	} else if attr == nil {
+		d.missing(b, "address", "the host:port the peer agent dials to reach this one", fmt.Sprintf(`"agent-%s.internal:7420"`, n.Name))
+	}
+	if v, attr, ok := d.str(attrs, "admin"); ok {
+		if err := checkHostPort(v, false, true); err != nil {
+			d.add(errorAt(attr.Expr.Range(), "Invalid address", "admin: %s.", err))
+		} else {
+			a.Admin = v
+		}
+	}
+	insecure, insecureAttr, insecureOK := d.boolean(attrs, "insecure")
+	a.Insecure = insecure
+
+	var tlsBlock *hcl.Block
+	for _, inner := range content.Blocks {
+		if tlsBlock != nil {
+			d.add(errorAt(inner.DefRange, "Duplicate tls block",
+				"The agent of node %q already has a tls block at %s.", n.Name, pos(tlsBlock.DefRange)))
+			continue
+		}
+		tlsBlock = inner
+		a.TLS = d.decodeTLSBlock(inner)
+	}
+
+	switch {
+	case insecure && tlsBlock != nil:
+		d.add(errorAt(insecureAttr.Range, "Conflicting transport security",
+			"The agent of node %q has both insecure = true and a tls block; keep the tls block (mutual TLS) or insecure = true (plain TCP, for demos and tests), not both.", n.Name))
+	case !insecure && tlsBlock == nil && (insecureAttr == nil || insecureOK):
+		d.add(errorAt(b.DefRange, "Missing transport security",
+			`The agent of node %q must say how the two agents talk: either a tls block with ca_file, cert_file and key_file (mutual TLS, for production) or insecure = true (plain TCP, for demos and tests only).`, n.Name))
+	}
+	return a
+}
+
+func (d *decoder) decodeTLSBlock(b *hcl.Block) *TLS {
+	t := &TLS{}
+	content, diags := b.Body.Content(tlsSchema)
+	d.diags = append(d.diags, diags...)
+	for _, f := range []struct {
+		name, example string
+		dst           *string
+	}{
+		{"ca_file", `"/etc/pgduet/ca.pem"`, &t.CAFile},
+		{"cert_file", `"/etc/pgduet/agent.pem"`, &t.CertFile},
+		{"key_file", `"/etc/pgduet/agent.key"`, &t.KeyFile},
+	} {
+		v, attr, ok := d.str(content.Attributes, f.name)
+		switch {
+		case ok && v == "":
+			d.add(errorAt(attr.Expr.Range(), "Invalid value", "%s is empty; it must name a PEM file.", f.name))
+		case ok:
+			*f.dst = resolvePath(dirOf(attr), v)
+		case attr == nil:
+			d.missing(b, f.name, "", f.example)
+		}
+	}
+	return t
+}
+
+func dirOf(attr *hcl.Attribute) string {
+	name := attr.Range.Filename
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		return name[:i+1]
+	}
+	return "."
+}
+
+func (d *decoder) decodeRetryBlock(b *hcl.Block) Retry {
+	r := Retry{Connection: DefaultRetryConnection, Other: DefaultRetryOther}
+	content, diags := b.Body.Content(retrySchema)
+	d.diags = append(d.diags, diags...)
+	for _, f := range []struct {
+		name string
+		dst  *time.Duration
+		def  time.Duration
+	}{{"connection", &r.Connection, DefaultRetryConnection}, {"other", &r.Other, DefaultRetryOther}} {
+		v, attr, ok := d.str(content.Attributes, f.name)
+		if !ok {
+			continue
+		}
+		dur, err := parseDuration(v)
+		switch {
+		case err != nil:
+			d.add(errorAt(attr.Expr.Range(), "Invalid duration", "retry.%s: %s.", f.name, err))
+		case dur <= 0:
+			d.add(errorAt(attr.Expr.Range(), "Invalid duration",
+				"retry.%s is %q; a retry window must be greater than zero (the default is %s).", f.name, v, f.def))
+		default:
+			*f.dst = dur
+		}
+	}
+	return r
+}
+
+func (d *decoder) decodeConflictsBlock(b *hcl.Block) Conflicts {
+	c := Conflicts{Policy: DefaultConflictPolicy}
+	content, diags := b.Body.Content(conflictsSchema)
+	d.diags = append(d.diags, diags...)
+	if p, ok := d.conflictPolicy(content.Attributes); ok {
+		c.Policy = p
+	}
+	return c
+}
+
+// conflictPolicy checks conflicts.policy: unknown values are invalid, known
+// ones other than "fail" are not supported yet.
+func (d *decoder) conflictPolicy(attrs hcl.Attributes) (string, bool) {
+	v, attr, ok := d.str(attrs, "policy")
+	if !ok {
+		return "", false
+	}
+	switch {
+	case !contains(conflictPolicies, v):
+		d.add(errorAt(attr.Expr.Range(), "Invalid value", "The conflict policy %q does not exist; it must be %s.", v, enumHelp(conflictPolicies)))
+	case !contains(supportedPolicies, v):
+		d.add(notSupported(attr.Expr.Range(), fmt.Sprintf("The conflict policy %q", v)))
+	default:
+		return v, true
+	}
+	return "", false
+}
+
+func (d *decoder) decodeSchemaBlock(b *hcl.Block) *SchemaSel {
+	content, diags := b.Body.Content(schemaSelSchema)
+	d.diags = append(d.diags, diags...)
+	attrs := content.Attributes
+	s := &SchemaSel{DeclRange: b.DefRange, Tables: DefaultTables(), Exclude: []string{}, Operations: DefaultOperations()}
+
+	parts, err := parseQualifiedName(b.Labels[0])
+	if err == nil && len(parts) != 1 {
+		err = fmt.Errorf("it has %d dotted parts; a schema block names one schema (use a table block for one table)", len(parts))
+	}
+	if err != nil {
+		d.add(errorAt(b.LabelRanges[0], "Invalid schema name",
+			`The schema label %q is not a schema name: %s. Write it as "public", or "\"Sales\"" to keep upper case.`, b.Labels[0], err))
+	} else {
+		s.Name = parts[0]
+	}
+
+	if elems, attr, ok := d.strList(attrs, "tables"); ok {
+		if len(elems) == 0 {
+			d.add(errorAt(attr.Expr.Range(), "Empty table list",
+				`tables = [] selects nothing; remove the schema block, or list globs such as ["*"] or ["orders", "order_*"].`))
+		}
+		s.Tables = d.globs(elems, "tables")
+	}
+	if elems, _, ok := d.strList(attrs, "exclude"); ok {
+		s.Exclude = d.globs(elems, "exclude")
+	}
+	if ops, ok := d.operations(attrs); ok {
+		s.Operations = ops
+	}
+	if attr := attrs["target"]; attr != nil {
+		d.add(notSupported(attr.Range, "The schema attribute target (schema name mapping)"))
+	}
+	if err != nil {
+		return nil
+	}
+	return s
+}
+
+// globs checks table globs, each at its own position.
+func (d *decoder) globs(elems []listElem, attr string) []string {
+	out := make([]string, 0, len(elems))
+	for _, e := range elems {
+		if e.s == "" {
+			d.add(errorAt(e.rng, "Invalid glob pattern", "An empty pattern in %s matches no table.", attr))
+			continue
+		}
+		if _, err := compileGlob(e.s); err != nil {
+			d.add(errorAt(e.rng, "Invalid glob pattern", "The pattern %q in %s is malformed: %s.", e.s, attr, err))
+			continue
+		}
+		out = append(out, e.s)
+	}
+	return out
+}
+
+// operations checks an operations list; the result is in canonical order.
+func (d *decoder) operations(attrs hcl.Attributes) ([]Op, bool) {
+	elems, attr, ok := d.strList(attrs, "operations")
+	if !ok {
+		return nil, false
+	}
+	valid := make([]string, len(allOps))
+	for i, op := range allOps {
+		valid[i] = string(op)
+	}
+	seen := map[string]hcl.Range{}
+	good := true
+	for _, e := range elems {
+		switch {
+		case !contains(valid, e.s):
+			d.add(errorAt(e.rng, "Invalid value", "%q is not an operation; operations are %s.", e.s, enumHelp(valid)))
+			good = false
+		default:
+			if first, dup := seen[e.s]; dup {
+				d.add(errorAt(e.rng, "Duplicate operation", "%q is already listed at %s.", e.s, pos(first)))
+				good = false
+				continue
+			}
+			seen[e.s] = e.rng
+		}
+	}
+	if len(elems) == 0 {
+		d.add(errorAt(attr.Expr.Range(), "Empty operations list",
+			`operations = [] would replicate nothing; list at least one of %s, or remove the selection.`, enumHelp(valid)))
+		return nil, false
+	}
+	if !good {
+		return nil, false
+	}
+	var ops []Op
+	for _, op := range allOps {
+		if _, ok := seen[string(op)]; ok {
+			ops = append(ops, op)
+		}
+	}
+	return ops, true
+}
+
+func (d *decoder) decodeTableBlock(b *hcl.Block) *TableSel {
+	content, diags := b.Body.Content(tableSelSchema)
+	d.diags = append(d.diags, diags...)
+	attrs := content.Attributes
+	t := &TableSel{DeclRange: b.DefRange, Operations: DefaultOperations()}
+
+	parts, err := parseQualifiedName(b.Labels[0])
+	if err == nil && len(parts) != 2 {
+		err = fmt.Errorf("it has %d dotted part(s); a table is named schema.table", len(parts))
+	}
+	if err != nil {
+		d.add(errorAt(b.LabelRanges[0], "Invalid table name",
+			`The table label %q is not schema.table: %s. Write it as "public.orders", or "\"Sales\".\"Orders\"" to keep upper case.`, b.Labels[0], err))
+	} else {
+		t.Schema, t.Name = parts[0], parts[1]
+	}
+
+	if ops, ok := d.operations(attrs); ok {
+		t.Operations = ops
+		d.opsGiven[t] = true
+	}
+	for _, r := range []struct{ name, what string }{
+		{"target", "The table attribute target (table name mapping)"},
+		{"columns", "The table attribute columns (column subset)"},
+		{"where", "The table attribute where (row filter)"},
+	} {
+		if attr := attrs[r.name]; attr != nil {
+			d.add(notSupported(attr.Range, r.what))
+		}
+	}
+	for _, inner := range content.Blocks {
+		_, diags := inner.Body.Content(conflictsSchema)
+		d.diags = append(d.diags, diags...)
+		d.add(notSupported(inner.DefRange, "The table-level conflicts block"))
+	}
+	if err != nil {
+		return nil
+	}
+	return t
+}
+
+// onlyFunctionErrors reports whether diags are all failed env()/file() calls.
+func onlyFunctionErrors(diags hcl.Diagnostics) bool {
+	if len(diags) == 0 {
+		return false
+	}
+	for _, d := range diags {
+		if d.Summary != "Error in function call" {
+			return false
+		}
+	}
+	return true
+}
+
+// oneLineDiags renders diagnostics as one line: "detail (file:line:col)".
+func oneLineDiags(diags hcl.Diagnostics) string {
+	parts := make([]string, 0, len(diags))
+	for _, d := range diags {
+		msg := d.Detail
+		if msg == "" {
+			msg = d.Summary
+		}
+		if d.Subject != nil {
+			msg = fmt.Sprintf("%s (%s:%d:%d)", msg, d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
+		}
+		parts = append(parts, msg)
+	}
+	return strings.Join(parts, "; ")
+}

@@ -1,0 +1,37 @@
+package policies
+
+import "time"
+
+// Defaults, in one place. A setting that is absent from the config takes the
+// value below; the SPEC §4 example shows the same values.
+//
+//	setting                     default                         why
+//	agent.admin                 "127.0.0.1:7421"                admin endpoint on loopback only (SPEC §11)
+//	retry.connection            720m                            keep retrying a lost database/peer connection 12 h
+//	retry.other                 10m                             keep retrying other failures 10 min
+//	conflicts.policy            "fail"                          stop the direction, lose nothing
+//	schema.tables               ["*"]                           every table of the schema
+//	schema.exclude              []                              nothing excluded
+//	schema/table .operations    ["insert","update","delete"]    TRUNCATE must be opted in
+//	selections                  none                            nothing is synced unless selected
+const (
+	DefaultAdmin           = "127.0.0.1:7421"
+	DefaultRetryConnection = 720 * time.Minute
+	DefaultRetryOther      = 10 * time.Minute
+	DefaultConflictPolicy  = PolicyFail
+)
+
+// DefaultOperations returns the operations replicated for a selection that
+// does not name any (a fresh slice each call).
+func DefaultOperations() []Op { return []Op{OpInsert, OpUpdate, OpDelete} }
+
+// DefaultTables returns the table globs of a schema block without `tables`.
+func DefaultTables() []string { return []string{"*"} }
+
+// Limits of names (SPEC §1). Slot names are pgduet_<pair>_<node>; with both
+// names at most 20 characters they stay well under PostgreSQL's 63-byte limit.
+const (
+	maxNameLen       = 20
+	maxIdentifierLen = 63 // NAMEDATALEN - 1: PostgreSQL truncates longer identifiers
+	maxFileSize      = 1 << 20
+)

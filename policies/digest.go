@@ -1,0 +1,118 @@
+package policies
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// localKeywords name files on the agent's own machine. They are left out of
+// the digest like the secrets: each agent reads only its own files, and
+// relative paths are resolved against the config's directory, so where a
+// copy of the config lives must not change the digest.
+var localKeywords = map[string]bool{
+	"sslrootcert": true, "sslcert": true, "sslkey": true,
+	"sslcrl": true, "sslcrldir": true, "passfile": true,
+}
+
+// Digest returns the first 16 hex characters of the SHA-256 of the
+// canonical form of the effective config. The two agents compare digests in
+// their handshake (SPEC §4).
+//
+// Left out: secrets (password, sslpassword, a password inside the url),
+// paths of local certificate and key files, and the file names. Independent
+// of how the config is split into files and of the order of node, schema
+// and table blocks, of the order of globs and operations, and of defaults
+// being written out or left implicit.
+func (c *Config) Digest() string {
+	sum := sha256.Sum256([]byte(c.canonical()))
+	return hex.EncodeToString(sum[:])[:16]
+}
+
+// canonical renders the effective config, one setting per line.
+func (c *Config) canonical() string {
+	var b strings.Builder
+	q := strconv.Quote
+	line := func(format string, args ...any) {
+		fmt.Fprintf(&b, format, args...)
+		b.WriteByte('\n')
+	}
+	line("pgduet-config v1")
+	line("pair %s ddl_source=%s", q(c.Pair.Name), q(c.Pair.DDLSource))
+
+	nodes := slices.Clone(c.Nodes)
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
+	for _, n := range nodes {
+		line("node %s", q(n.Name))
+		line("  database %s", n.Database.canonical())
+		transport := "insecure"
+		if !n.Agent.Insecure {
+			transport = "tls"
+		}
+		line("  agent listen=%s address=%s admin=%s transport=%s", q(n.Agent.Listen), q(n.Agent.Address), q(n.Agent.Admin), transport)
+	}
+	line("retry connection=%d other=%d", int64(c.Retry.Connection), int64(c.Retry.Other))
+	line("conflicts policy=%s", q(c.Conflicts.Policy))
+
+	schemas := slices.Clone(c.Schemas)
+	sort.Slice(schemas, func(i, j int) bool { return schemas[i].Name < schemas[j].Name })
+	for _, s := range schemas {
+		line("schema %s tables=%s exclude=%s operations=%s", q(s.Name), canonicalSet(s.Tables), canonicalSet(s.Exclude), canonicalOps(s.Operations))
+	}
+	tables := slices.Clone(c.Tables)
+	sort.Slice(tables, func(i, j int) bool {
+		if tables[i].Schema != tables[j].Schema {
+			return tables[i].Schema < tables[j].Schema
+		}
+		return tables[i].Name < tables[j].Name
+	})
+	for _, t := range tables {
+		line("table %s %s operations=%s", q(t.Schema), q(t.Name), canonicalOps(t.Operations))
+	}
+	return b.String()
+}
+
+// canonical renders the connection settings that are neither secret nor
+// local, sorted by keyword, so a URL and the equivalent key=value string
+// give the same result.
+func (d Database) canonical() string {
+	kv, err := parseConnString(d.URL)
+	if err != nil {
+		return "invalid"
+	}
+	if d.SSLMode != "" {
+		kv.set("sslmode", d.SSLMode)
+	}
+	var keep connKV
+	for _, p := range kv {
+		if !secretKeywords[p[0]] && !localKeywords[p[0]] {
+			keep = append(keep, p)
+		}
+	}
+	sort.Slice(keep, func(i, j int) bool { return keep[i][0] < keep[j][0] })
+	return keep.String()
+}
+
+func canonicalSet(vals []string) string {
+	s := slices.Clone(vals)
+	sort.Strings(s)
+	s = slices.Compact(s)
+	for i := range s {
+		s[i] = strconv.Quote(s[i])
+	}
+	return "[" + strings.Join(s, ",") + "]"
+}
+
+func canonicalOps(ops []Op) string {
+	var out []string
+	for _, op := range allOps {
+		if slices.Contains(ops, op) {
+			out = append(out, string(op))
+		}
+	}
+	return "[" + strings.Join(out, ",") + "]"
+}

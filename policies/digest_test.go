@@ -1,0 +1,140 @@
+package policies
+
+import (
+	"strings"
+	"testing"
+)
+
+// digestConfig renders a config whose parts the digest tests vary.
+type digestConfig struct {
+	pair, eastURL, eastPassword, eastSSLPassword, eastRootCert, westAddress string
+	selection, retry                                                        string
+}
+
+func (c digestConfig) src() string {
+	return `
+pair "` + c.pair + `" {
+  ddl_source = "east"
+}
+
+node "east" {
+  database {
+    url         = "` + c.eastURL + `"
+    password    = "` + c.eastPassword + `"
+    sslpassword = "` + c.eastSSLPassword + `"
+    sslrootcert = "` + c.eastRootCert + `"
+  }
+  agent {
+    listen   = "0.0.0.0:7420"
+    address  = "east:7420"
+    insecure = true
+  }
+}
+
+node "west" {
+  database {
+    url = "postgres://pgduet@west:5432/shop"
+  }
+  agent {
+    listen   = "0.0.0.0:7420"
+    address  = "` + c.westAddress + `"
+    insecure = true
+  }
+}
+` + c.retry + c.selection
+}
+
+func TestDigest(t *testing.T) {
+	base := digestConfig{
+		pair:            "shop",
+		eastURL:         "postgres://pgduet:urlsecret@east:5432/shop?sslmode=require",
+		eastPassword:    "secret",
+		eastSSLPassword: "keysecret",
+		eastRootCert:    "/etc/pgduet/ca.pem",
+		westAddress:     "west:7420",
+		selection: `
+schema "public" {
+  exclude = ["tmp_*", "log_*"]
+}
+table "sales.orders" {
+  operations = ["insert", "update"]
+}
+table "sales.items" {}
+`,
+	}
+	baseDigest := mustParse(t, "base.hcl", base.src()).Digest()
+
+	same := map[string]func(c *digestConfig){
+		"password":        func(c *digestConfig) { c.eastPassword = "other" },
+		"sslpassword":     func(c *digestConfig) { c.eastSSLPassword = "other" },
+		"password in url": func(c *digestConfig) { c.eastURL = strings.Replace(c.eastURL, "urlsecret", "other", 1) },
+		"no password in url": func(c *digestConfig) {
+			c.eastURL = "postgres://pgduet@east:5432/shop?sslmode=require"
+		},
+		"url as key=value": func(c *digestConfig) {
+			c.eastURL = "host=east port=5432 dbname=shop user=pgduet password=x sslmode=require"
+		},
+		"local cert path": func(c *digestConfig) { c.eastRootCert = "certs/ca.pem" },
+		"block order": func(c *digestConfig) {
+			c.selection = `
+table "sales.items" {}
+table "sales.orders" {
+  operations = ["update", "insert"]
+}
+schema "public" {
+  tables  = ["*"]
+  exclude = ["log_*", "tmp_*"]
+}
+`
+		},
+		"defaults written out": func(c *digestConfig) {
+			c.retry = `
+retry {
+  connection = "12h"
+  other      = "600s"
+}
+conflicts {
+  policy = "fail"
+}
+`
+		},
+	}
+	different := map[string]func(c *digestConfig){
+		"table added":     func(c *digestConfig) { c.selection += `table "sales.refunds" {}` },
+		"table removed":   func(c *digestConfig) { c.selection = strings.Replace(c.selection, `table "sales.items" {}`, "", 1) },
+		"exclude changed": func(c *digestConfig) { c.selection = strings.Replace(c.selection, "log_*", "logs_*", 1) },
+		"operations":      func(c *digestConfig) { c.selection = strings.Replace(c.selection, `"insert", "update"`, `"insert"`, 1) },
+		"retry":           func(c *digestConfig) { c.retry = `retry { other = "11m" }` },
+		"pair name":       func(c *digestConfig) { c.pair = "shop2" },
+		"peer address":    func(c *digestConfig) { c.westAddress = "west2:7420" },
+		"sslmode in url":  func(c *digestConfig) { c.eastURL = strings.Replace(c.eastURL, "require", "verify-full", 1) },
+		"database host":   func(c *digestConfig) { c.eastURL = strings.Replace(c.eastURL, "@east:", "@east2:", 1) },
+	}
+	for name, change := range same {
+		c := base
+		change(&c)
+		if got := mustParse(t, name+".hcl", c.src()).Digest(); got != baseDigest {
+			t.Errorf("%s: digest changed (%s -> %s)", name, baseDigest, got)
+		}
+	}
+	for name, change := range different {
+		c := base
+		change(&c)
+		if got := mustParse(t, name+".hcl", c.src()).Digest(); got == baseDigest {
+			t.Errorf("%s: digest did not change", name)
+		}
+	}
+}
+
+func TestDigestHasNoSecrets(t *testing.T) {
+	c := digestConfig{
+		pair: "shop", eastURL: "postgres://pgduet:urlsecret@east/shop?sslpassword=qsecret",
+		eastPassword: "pwsecret", eastSSLPassword: "keysecret", eastRootCert: "/ca.pem", westAddress: "west:1",
+	}
+	canon := mustParse(t, "s.hcl", c.src()).canonical()
+	for _, secret := range []string{"urlsecret", "qsecret", "pwsecret", "keysecret", "password"} {
+		if strings.Contains(canon, secret) {
+			t.Errorf("canonical form contains %q:\n%s", secret, canon)
+		}
+	}
+}

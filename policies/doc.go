@@ -1,0 +1,30 @@
+// Package policies loads, validates and evaluates the pgduet configuration.
+//
+// The HCL config (SPEC §4) is the product's main interface: one file, or a
+// directory of *.hcl files merged Terraform-style, shared by both agents of a
+// pair. This package turns it into a [Config] that the rest of pgduet treats
+// as settled fact. It sits before the data path: capture, transport and apply
+// only ever ask a loaded Config questions ([Config.Selected],
+// [Config.PublicationSchemas], [Config.Node], [Config.Digest], ...).
+//
+// Invariant owned here: validate once, at load. [Load] and [Parse] either
+// return a Config whose every value has been checked (names, addresses,
+// durations, enums, globs, cross references, defaults filled in) or return
+// nil and hcl.Diagnostics listing every problem found, each with a source
+// range, a summary and a detail. Nothing at run time re-checks the config.
+//
+// Shape (Terraform style): one declared hcl.BodySchema per block type and one
+// decodeXBlock function per block type; decoded structs keep their DeclRange
+// so later checks (duplicates, cross references) can point at the source.
+//
+// Settings that belong to the policy language but that this version of
+// pgduet does not enforce yet (sync, ddl, throttle, alert, names, table
+// target/columns/where/conflicts, schema target, conflict policies other
+// than "fail") are declared in the schemas and refused with a "Not supported
+// yet" error: a setting is never silently ignored.
+//
+// Evaluation is pure: no database, no network. The only I/O is reading the
+// config files and the files named by file("path"); env("NAME") reads the
+// process environment. HCL has no built-in functions; env and file are the
+// only ones defined.
+package policies

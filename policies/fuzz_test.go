@@ -1,0 +1,110 @@
+package policies
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// FuzzParse: Parse must never panic, must return a Config exactly when there
+// is no error, must give every error a source range, and a Config it returns
+// must answer every question without panicking.
+//
+//	go test ./policies/ -run '^$' -fuzz FuzzParse -fuzztime 1m
+func FuzzParse(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/*/*.hcl")
+	more, _ := filepath.Glob("testdata/valid/*/*.hcl")
+	for _, p := range append(seeds, more...) {
+		src, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(src)
+	}
+	f.Add([]byte(baseNodes + `table "\"A\".\"B\"" { operations = ["truncate"] }`))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		cfg, diags := Parse("testdata/fuzz.hcl", src)
+		_ = FormatDiagnostics(diags)
+		if diags.HasErrors() {
+			if cfg != nil {
+				t.Fatal("Config returned along with errors")
+			}
+			for _, d := range diags.Errs() {
+				if d.(*hcl.Diagnostic).Subject == nil {
+					t.Fatalf("error without a range: %v", d)
+				}
+			}
+			return
+		}
+		if cfg == nil || len(cfg.Nodes) != 2 {
+			t.Fatalf("no errors but config %+v", cfg)
+		}
+		_ = cfg.Digest()
+		_ = cfg.PublicationSchemas()
+		_ = cfg.PublicationTables()
+		for _, n := range cfg.Nodes {
+			// A secret that cannot be read here is deferred to ConnString
+			// (env/file of the other node); any other failure is a bug.
+			if _, err := n.Database.ConnString(); err != nil && n.Database.secretErr == nil {
+				t.Fatalf("validated url does not give a connection string: %v", err)
+			}
+			_ = n.Database.Redacted()
+			if cfg.Peer(n.Name) == nil {
+				t.Fatal("no peer")
+			}
+		}
+		for _, s := range cfg.Schemas {
+			cfg.Selected(s.Name, "x")
+		}
+		for _, tb := range cfg.Tables {
+			if _, ok := cfg.Selected(tb.Schema, tb.Name); !ok {
+				t.Fatalf("table block %s.%s not selected", tb.Schema, tb.Name)
+			}
+		}
+	})
+}
+
+// FuzzConnString: the url parser never panics and never puts the input in
+// an error it returns for a string holding a password keyword.
+func FuzzConnString(f *testing.F) {
+	for _, s := range []string{
+		"postgres://u:p@h:5432/db?sslmode=require",
+		"host=/tmp port=5432 dbname='a b' password='x\\'y'",
+		"postgresql://[::1]:5432,h2/db",
+		"postgres://%zz@h/db",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		kv, err := parseConnString(s)
+		if err != nil {
+			return
+		}
+		back, err := parseConnDSN(kv.String())
+		if err != nil {
+			t.Fatalf("rendered %q does not parse back: %v", kv.String(), err)
+		}
+		if len(back) != len(kv) {
+			t.Fatalf("round trip changed %v into %v", kv, back)
+		}
+		for i := range kv {
+			if kv[i] != back[i] {
+				t.Fatalf("round trip changed %q into %q", kv[i], back[i])
+			}
+		}
+	})
+}
+
+// FuzzGlob: compiling and matching never panic; a pattern that compiles
+// matches the literal name it spells when it has no special characters.
+func FuzzGlob(f *testing.F) {
+	for _, s := range []string{"*", "tmp_*", "log_[0-9]?", `a\*`, "[!a-z]", "[", "[]]"} {
+		f.Add(s, "tmp_x")
+	}
+	f.Fuzz(func(t *testing.T, pattern, name string) {
+		_, _ = compileGlob(pattern)
+		_ = globMatch(pattern, name)
+	})
+}

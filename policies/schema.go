@@ -1,0 +1,133 @@
+package policies
+
+import "github.com/hashicorp/hcl/v2"
+
+// The policy language (SPEC §4), one hcl.BodySchema per block type. Every
+// attribute is optional here: required ones are checked by the decode
+// functions, which point at the block when one is missing (HCL's own check
+// has no position in merged bodies). Settings marked "refused" are part of
+// the language but not enforced by this version: declaring them lets the
+// decoder say "Not supported yet" instead of "Unsupported argument".
+
+var rootSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
+	{Type: "pair", LabelNames: []string{"name"}},
+	{Type: "node", LabelNames: []string{"name"}},
+	{Type: "sync"}, // refused
+	{Type: "ddl"},  // refused
+	{Type: "conflicts"},
+	{Type: "throttle", LabelNames: []string{"phase"}}, // refused
+	{Type: "retry"},
+	{Type: "alert"}, // refused
+	{Type: "names"}, // refused
+	{Type: "schema", LabelNames: []string{"name"}},
+	{Type: "table", LabelNames: []string{"name"}},
+}}
+
+// singletonBlocks may appear at most once in the whole (merged) config.
+var singletonBlocks = map[string]bool{
+	"pair": true, "sync": true, "ddl": true, "conflicts": true,
+	"retry": true, "alert": true, "names": true,
+}
+
+var pairSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "ddl_source"}, // required
+}}
+
+var nodeSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
+	{Type: "database"}, // required
+	{Type: "agent"},    // required
+}}
+
+var databaseSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "url"}, // required
+	{Name: "password"},
+	{Name: "sslmode"},
+	{Name: "sslrootcert"},
+	{Name: "sslcert"},
+	{Name: "sslkey"},
+	{Name: "sslpassword"},
+}}
+
+var agentSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "listen"},  // required
+		{Name: "address"}, // required
+		{Name: "admin"},
+		{Name: "insecure"},
+	},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "tls"}},
+}
+
+var tlsSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "ca_file"},   // required
+	{Name: "cert_file"}, // required
+	{Name: "key_file"},  // required
+}}
+
+// refused
+var syncSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "schema"}, {Name: "data"}, {Name: "existing_tables"}, {Name: "parallelism"},
+}}
+
+// refused
+var ddlSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "replicate"}, {Name: "reverse"}, {Name: "allow"}, {Name: "deny"},
+}}
+
+var conflictsSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "policy"},
+}}
+
+// refused; labels "initial" and "incremental"
+var throttleSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "rows_per_second"}, {Name: "mb_per_second"}, {Name: "queries_per_second"},
+}}
+
+var retrySchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "connection"}, {Name: "other"},
+}}
+
+// refused
+var alertSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "lag_threshold"}, {Name: "webhook"},
+}}
+
+// refused
+var namesSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "case"},
+}}
+
+var schemaSelSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "tables"},
+	{Name: "exclude"},
+	{Name: "operations"},
+	{Name: "target"}, // refused
+}}
+
+var tableSelSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "operations"},
+		{Name: "target"},  // refused
+		{Name: "columns"}, // refused
+		{Name: "where"},   // refused
+	},
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "conflicts"}, // refused
+	},
+}
+
+// refusedBlocks: top-level block type → its schema (checked, then refused).
+var refusedBlocks = map[string]*hcl.BodySchema{
+	"sync":     syncSchema,
+	"ddl":      ddlSchema,
+	"throttle": throttleSchema,
+	"alert":    alertSchema,
+	"names":    namesSchema,
+}
+
+// conflictPolicies are the valid conflicts.policy values; supportedPolicies
+// the ones this version enforces.
+var (
+	conflictPolicies  = []string{PolicyFail, PolicyIgnore, PolicyOverwrite, PolicyLastWriteWins}
+	supportedPolicies = []string{PolicyFail}
+)

@@ -1,0 +1,28 @@
+pair "shop" {
+  ddl_source = "east"
+}
+
+node "east" {
+  database {
+    url = "postgres://pgduet@localhost:5432/shop"
+  }
+  agent {
+    listen   = "127.0.0.1:7420"
+    address  = "127.0.0.1:7420"
+    insecure = "yes" # ERROR: Incorrect attribute value type
+  }
+}
+
+node "west" {
+  database {
+    url = "postgres://pgduet@localhost:5442/shop"
+  }
+  agent {
+    listen   = "127.0.0.1:7442"
+    address  = "127.0.0.1:7442"
+    admin    = "127.0.0.1:7443"
+    insecure = true
+  }
+}
+
+schema "public" {}

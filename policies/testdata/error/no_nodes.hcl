@@ -1,0 +1,5 @@
+pair "shop" { # ERROR: Missing node block
+  ddl_source = "east"
+}
+
+schema "public" {}

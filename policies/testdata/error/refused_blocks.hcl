@@ -1,0 +1,48 @@
+pair "shop" {
+  ddl_source = "east"
+}
+
+node "east" {
+  database {
+    url = "postgres://pgduet@localhost:5432/shop"
+  }
+  agent {
+    listen   = "127.0.0.1:7432"
+    address  = "127.0.0.1:7432"
+    admin    = "127.0.0.1:7433"
+    insecure = true
+  }
+}
+
+node "west" {
+  database {
+    url = "postgres://pgduet@localhost:5442/shop"
+  }
+  agent {
+    listen   = "127.0.0.1:7442"
+    address  = "127.0.0.1:7442"
+    admin    = "127.0.0.1:7443"
+    insecure = true
+  }
+}
+
+schema "public" {}
+
+throttle "initial" { # ERROR: Not supported yet
+  rows_per_second    = 0
+  mb_per_second      = 0
+  queries_per_second = 0
+}
+
+alert { # ERROR: Not supported yet
+  lag_threshold = "30s"
+  webhook       = "https://alerts.example/pgduet"
+}
+
+names { # ERROR: Not supported yet
+  case = "source"
+}
+
+schema "sales" {
+  target = "sales_copy" # ERROR: Not supported yet
+}

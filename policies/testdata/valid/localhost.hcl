@@ -1,0 +1,55 @@
+# Two nodes on one machine, plain TCP between the agents (demo / tests).
+# Every supported setting is written out, most of them with their default.
+
+pair "shop" {
+  ddl_source = "east"
+}
+
+node "east" {
+  database {
+    url     = "postgres://pgduet@localhost:5432/shop"
+    sslmode = "disable"
+  }
+  agent {
+    listen   = "127.0.0.1:7420"
+    address  = "127.0.0.1:7420"
+    admin    = "127.0.0.1:7421"
+    insecure = true
+  }
+}
+
+node "west" {
+  database {
+    url     = "host=localhost port=5433 dbname=shop user=pgduet"
+    sslmode = "disable"
+  }
+  agent {
+    listen   = "127.0.0.1:7430"
+    address  = "127.0.0.1:7430"
+    admin    = "127.0.0.1:7431"
+    insecure = true
+  }
+}
+
+retry {
+  connection = "720m"
+  other      = "10m"
+}
+
+conflicts {
+  policy = "fail"
+}
+
+schema "public" {
+  tables     = ["*"]
+  exclude    = ["tmp_*", "scratch?"]
+  operations = ["insert", "update", "delete"]
+}
+
+table "public.audit_log" {
+  operations = ["insert"]
+}
+
+table "\"Sales\".\"Orders\"" {
+  operations = ["insert", "update", "delete", "truncate"]
+}

@@ -1,0 +1,53 @@
+# The same config as split/, in one file, with its blocks in another order
+# and its defaults written out: TestDigestSplitEqualsSingle asserts that both
+# have the same digest.
+
+table "inventory.items" {}
+
+schema "billing" {
+  tables = ["*"]
+}
+
+table "public.events" {
+  operations = ["insert"]
+}
+
+schema "public" {
+  exclude    = ["tmp_*"]
+  operations = ["truncate", "insert", "update", "delete"]
+}
+
+node "west" {
+  database {
+    url = "postgres://pgduet@localhost:5433/shop"
+  }
+  agent {
+    listen   = "127.0.0.1:7430"
+    address  = "127.0.0.1:7430"
+    admin    = "127.0.0.1:7431"
+    insecure = true
+  }
+}
+
+node "east" {
+  database {
+    url = "postgres://pgduet@localhost:5432/shop"
+  }
+  agent {
+    listen   = "127.0.0.1:7420"
+    address  = "127.0.0.1:7420"
+    admin    = "127.0.0.1:7421"
+    insecure = true
+  }
+}
+
+conflicts {}
+
+retry {
+  connection = "720m"
+  other      = "10m"
+}
+
+pair "shop" {
+  ddl_source = "east"
+}
