@@ -1,0 +1,691 @@
+package apply
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgduet/pgduet/agent/change"
+	"github.com/pgduet/pgduet/agent/pgtest"
+)
+
+// Every operation on a table with a two-column primary key, including an UPDATE
+// that changes the key, on a partitioned table, and on an inheritance parent
+// (whose children must not be touched).
+func TestApplyOperations(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE public.orders (region text, id int, qty int, note text, PRIMARY KEY (region, id))`)
+	a := e.open()
+	r := rel("public.orders", change.IdentityDefault, "region*", "id*", "qty", "note")
+
+	e.mustApply(a, e.tx(
+		ins(r, vs("eu", "1", "5", "a")...),
+		ins(r, vs("eu", "2", "6", "b")...),
+		ins(r, vs("us", "1", "7", "NULL")...),
+	))
+	e.mustApply(a, e.tx(
+		upd(r, vs("eu", "1", "50", "a")...),                                         // key unchanged: no old tuple
+		updOld(r, vs("eu", "2", "NULL", "NULL"), true, vs("eu", "3", "6", "b2")...), // key changed: old key
+		del(r, vs("us", "1", "NULL", "NULL"), true),
+	))
+	wantRows(t, e.rows(`SELECT region, id::text, qty::text, note FROM public.orders ORDER BY 1, 2`),
+		"eu|1|50|a", "eu|3|6|b2")
+	st := a.Stats()
+	if st.TxApplied != 2 || st.RowsApplied != (OpCounts{Insert: 3, Update: 2, Delete: 1}) {
+		t.Fatalf("stats: %+v", st)
+	}
+	if a.Progress() != e.lsn || e.originProgress() != e.lsn {
+		t.Fatalf("progress %s / origin %s, want %s", a.Progress(), e.originProgress(), e.lsn)
+	}
+
+	t.Run("partitioned", func(t *testing.T) {
+		e.exec(`CREATE TABLE public.m (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
+			CREATE TABLE public.m1 PARTITION OF public.m FOR VALUES FROM (0) TO (100);
+			CREATE TABLE public.m2 PARTITION OF public.m FOR VALUES FROM (100) TO (200)`)
+		m := rel("public.m", change.IdentityDefault, "id*", "v")
+		e.mustApply(a, e.tx(ins(m, vs("1", "a")...), ins(m, vs("150", "b")...), ins(m, vs("2", "c")...)))
+		e.mustApply(a, e.tx(
+			updOld(m, vs("1", "NULL"), true, vs("101", "a moved")...), // moves to the other partition
+			del(m, vs("2", "NULL"), true),
+			upd(m, vs("150", "b2")...),
+		))
+		wantRows(t, e.rows(`SELECT tableoid::regclass::text, id::text, v FROM public.m ORDER BY id`),
+			"m2|101|a moved", "m2|150|b2")
+	})
+
+	t.Run("inheritance parent only", func(t *testing.T) {
+		e.exec(`CREATE TABLE public.par (id int, v text); ALTER TABLE public.par REPLICA IDENTITY FULL;
+			CREATE TABLE public.chi () INHERITS (public.par);
+			INSERT INTO public.par VALUES (1, 'x'); INSERT INTO public.chi VALUES (1, 'x'), (2, 'y')`)
+		p := rel("public.par", change.IdentityFull, "id*", "v*")
+		e.mustApply(a, e.tx(
+			updOld(p, vs("1", "x"), false, vs("1", "x2")...),
+			del(p, vs("1", "x2"), false),
+		))
+		wantRows(t, e.rows(`SELECT tableoid::regclass::text, id::text, v FROM public.par ORDER BY 1, 2`),
+			"chi|1|x", "chi|2|y")
+		if a.Stats().DeleteMissing != 0 {
+			t.Fatalf("delete_missing: %+v", a.Stats())
+		}
+	})
+}
+
+// REPLICA IDENTITY FULL without a primary key: the whole old row is matched
+// NULL-safely and as text (json, point and xml have no equality operator), and
+// exactly one of several identical rows is touched.
+func TestReplicaIdentityFull(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE public.f (a int, j json, p point, x xml, t text);
+		ALTER TABLE public.f REPLICA IDENTITY FULL`)
+	a := e.open()
+	r := rel("public.f", change.IdentityFull, "a*", "j*", "p*", "x*", "t*")
+	dup := vs("1", `{"k": [1, 2]}`, "(1,2)", "<a>b</a>", "NULL")
+	e.mustApply(a, e.tx(
+		ins(r, dup...), ins(r, dup...), ins(r, dup...),
+		ins(r, vs("2", `{"k": 3}`, "(3,4)", "<c/>", "other")...),
+	))
+
+	e.mustApply(a, e.tx(del(r, dup, false)))
+	if n := e.count("public.f WHERE a = 1"); n != 2 {
+		t.Fatalf("after deleting one of 3 identical rows: %d left, want 2", n)
+	}
+	e.mustApply(a, e.tx(updOld(r, dup, false, vs("1", `{"k": [1, 2]}`, "(1,2)", "<a>b</a>", "changed")...)))
+	wantRows(t, e.rows(`SELECT a::text, coalesce(t, 'NULL') FROM public.f ORDER BY a, t NULLS FIRST`),
+		"1|NULL", "1|changed", "2|other")
+
+	// With a primary key on the target, only the key is used: a non-key column
+	// that differs locally does not prevent the match.
+	e.exec(`CREATE TABLE public.g (id int PRIMARY KEY, v text); ALTER TABLE public.g REPLICA IDENTITY FULL;
+		INSERT INTO public.g VALUES (1, 'changed locally')`)
+	g := rel("public.g", change.IdentityFull, "id*", "v*")
+	e.mustApply(a, e.tx(updOld(g, vs("1", "source value"), false, vs("1", "new")...)))
+	wantRows(t, e.rows(`SELECT id::text, v FROM public.g`), "1|new")
+	e.mustApply(a, e.tx(del(g, vs("1", "also not what is stored"), false)))
+	if n := e.count("public.g"); n != 0 {
+		t.Fatalf("g has %d rows after delete by primary key", n)
+	}
+}
+
+// TRUNCATE of several tables in one statement, with and without RESTART
+// IDENTITY, and CASCADE.
+func TestTruncate(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE public.t1 (id int GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, v text);
+		CREATE TABLE public.t2 (id serial PRIMARY KEY, v text);
+		CREATE TABLE public.t3 (id int PRIMARY KEY, t1 int REFERENCES public.t1);
+		INSERT INTO public.t1 (v) VALUES ('a'), ('b'); INSERT INTO public.t2 (v) VALUES ('a'), ('b'), ('c')`)
+	a := e.open()
+	t1 := rel("public.t1", change.IdentityDefault, "id*", "v")
+	t2 := rel("public.t2", change.IdentityDefault, "id*", "v")
+	t3 := rel("public.t3", change.IdentityDefault, "id*", "t1")
+
+	e.mustApply(a, e.tx(trunc(false, false, t2)))
+	e.exec(`INSERT INTO public.t2 (v) VALUES ('after')`)
+	wantRows(t, e.rows(`SELECT id::text FROM public.t2`), "4") // the sequence went on
+
+	e.mustApply(a, e.tx(trunc(true, false, t2)))
+	e.exec(`INSERT INTO public.t2 (v) VALUES ('after restart')`)
+	wantRows(t, e.rows(`SELECT id::text FROM public.t2`), "1") // the sequence restarted
+
+	e.exec(`INSERT INTO public.t3 VALUES (1, 1)`)
+	e.mustApply(a, e.tx(trunc(true, true, t1))) // t3 references t1: only CASCADE allows it
+	if n1, n3 := e.count("public.t1"), e.count("public.t3"); n1 != 0 || n3 != 0 {
+		t.Fatalf("after TRUNCATE t1 CASCADE: t1 %d rows, t3 %d rows", n1, n3)
+	}
+	e.exec(`INSERT INTO public.t1 (v) VALUES ('x'); INSERT INTO public.t3 VALUES (1, 1)`)
+	wantRows(t, e.rows(`SELECT id::text FROM public.t1`), "1")
+
+	// Several tables in one TRUNCATE.
+	e.mustApply(a, e.tx(trunc(false, false, t3, t2)))
+	if n2, n3 := e.count("public.t2"), e.count("public.t3"); n2 != 0 || n3 != 0 {
+		t.Fatalf("after TRUNCATE t3, t2: %d, %d rows", n2, n3)
+	}
+	if st := a.Stats(); st.RowsApplied.Truncate != 5 {
+		t.Fatalf("tables truncated: %+v", st.RowsApplied)
+	}
+}
+
+// An UPDATE whose TOASTed column is unchanged (not sent) leaves that column
+// byte-identical, and never NULL.
+func TestUnchangedToastColumn(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE public.big (id int PRIMARY KEY, payload text, blob bytea, n int);
+		ALTER TABLE public.big ALTER payload SET STORAGE EXTERNAL, ALTER blob SET STORAGE EXTERNAL`)
+	a := e.open()
+	r := rel("public.big", change.IdentityDefault, "id*", "payload", "blob", "n")
+	raw := make([]byte, 300_000)
+	rand.Read(raw)
+	payload := hex.EncodeToString(raw)
+	blob := `\x` + hex.EncodeToString(raw[:200_000])
+	e.mustApply(a, e.tx(ins(r, v("1"), v(payload), v(blob), v("0"))))
+
+	e.mustApply(a, e.tx(upd(r, v("1"), unch, unch, v("5"))))
+	wantRows(t, e.rows(`SELECT n::text, (payload = $1)::text, (blob::text = $2)::text FROM public.big`, payload, blob),
+		"5|true|true")
+	e.mustApply(a, e.tx(upd(r, v("1"), unch, v(`\x00ff`), v("6")))) // one TOAST column unchanged, the other set
+	wantRows(t, e.rows(`SELECT n::text, (payload = $1)::text, blob::text FROM public.big`, payload),
+		`6|true|\x00ff`)
+}
+
+// Exactly once: a transaction applied twice is applied once, the progress
+// survives Close and Open, applied rows carry the source commit time, and a
+// failed transaction leaves neither rows nor progress.
+func TestExactlyOnce(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE public.k (id int PRIMARY KEY, v text)`)
+	r := rel("public.k", change.IdentityDefault, "id*", "v")
+	a := New(e.cfg)
+	progress, err := a.Open(t.Context())
+	if err != nil || progress != 0 {
+		t.Fatalf("Open on a new origin: %s, %v; want 0/0", progress, err)
+	}
+
+	tx1 := e.tx(ins(r, vs("1", "one")...), ins(r, vs("2", "two")...))
+	e.mustApply(a, tx1)
+	e.mustApply(a, tx1) // the second time is a no-op
+	if n := e.count("public.k"); n != 2 {
+		t.Fatalf("%d rows after applying the same transaction twice, want 2", n)
+	}
+	if st := a.Stats(); st.TxApplied != 1 || st.TxSkipped != 1 || st.LastEndLSN != tx1.EndLSN || !st.LastCommitTime.Equal(tx1.CommitTime) {
+		t.Fatalf("stats: %+v", st)
+	}
+
+	// The rows' commit timestamp is the source's commit time (the origin time).
+	var ts time.Time
+	if err := e.conn.QueryRow(t.Context(), `SELECT DISTINCT pg_xact_commit_timestamp(xmin) FROM public.k`).Scan(&ts); err != nil {
+		t.Fatal(err)
+	}
+	if !ts.Equal(tx1.CommitTime) {
+		t.Fatalf("commit timestamp %s, want the source's %s", ts, tx1.CommitTime)
+	}
+
+	if err := a.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Apply(t.Context(), e.tx()); err == nil || !strings.Contains(err.Error(), "not open") {
+		t.Fatalf("Apply after Close: %v", err)
+	}
+	e.lsn -= 0x1000 // that transaction was never applied; reuse its position
+
+	// A new session reads the progress back; replaying the stream from before it
+	// applies nothing twice.
+	b := New(e.cfg)
+	progress, err = b.Open(t.Context())
+	if err != nil || progress != tx1.EndLSN {
+		t.Fatalf("Open after Close: progress %s, %v; want %s", progress, err, tx1.EndLSN)
+	}
+	defer b.Close(context.Background())
+	e.mustApply(b, tx1)
+	if st := b.Stats(); st.TxSkipped != 1 || st.TxApplied != 0 {
+		t.Fatalf("replay after reopen: %+v", st)
+	}
+
+	// A failing transaction (its second change conflicts) applies nothing and
+	// leaves the progress where it was.
+	bad := e.tx(ins(r, vs("3", "three")...), ins(r, vs("1", "again")...))
+	err = b.Apply(t.Context(), bad)
+	var ce *ConflictError
+	if !errors.As(err, &ce) || ce.Kind != KindInsertExists {
+		t.Fatalf("Apply of a conflicting tx: %v, want insert_exists", err)
+	}
+	if n := e.count("public.k WHERE id = 3"); n != 0 {
+		t.Fatal("a change of the failed transaction was applied")
+	}
+	if b.Progress() != tx1.EndLSN || e.originProgress() != tx1.EndLSN {
+		t.Fatalf("progress %s / origin %s after a failed tx, want %s", b.Progress(), e.originProgress(), tx1.EndLSN)
+	}
+
+	// The same session goes on after the failure; an empty transaction (all
+	// changes filtered on the source, a heartbeat) still moves the origin.
+	tx3 := e.tx(ins(r, vs("4", "four")...))
+	e.mustApply(b, tx3)
+	empty := e.tx()
+	e.mustApply(b, empty)
+	if b.Progress() != empty.EndLSN || e.originProgress() != empty.EndLSN {
+		t.Fatalf("progress %s / origin %s after an empty tx, want %s", b.Progress(), e.originProgress(), empty.EndLSN)
+	}
+	if n := e.count("public.k"); n != 3 {
+		t.Fatalf("%d rows, want 3", n)
+	}
+}
+
+// Conflicts under the fail policy, and delete_missing (skipped under every
+// policy).
+func TestConflicts(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE public.c (id int PRIMARY KEY, email text UNIQUE, v text);
+		INSERT INTO public.c VALUES (1, 'a@x', 'local'), (2, 'b@x', 'local')`)
+	a := e.open()
+	r := rel("public.c", change.IdentityDefault, "id*", "email", "v")
+
+	cases := []struct {
+		name   string
+		change change.Change
+		kind   string
+		key    string
+		detail string
+	}{
+		{"insert_exists primary key", ins(r, vs("1", "new@x", "remote")...), KindInsertExists, "(id)=(1)", "c_pkey"},
+		{"insert_exists unique key", ins(r, vs("3", "a@x", "remote")...), KindInsertExists, "(email)=(a@x)", "c_email_key"},
+		{"update_missing", upd(r, vs("42", "z@x", "remote")...), KindUpdateMissing, "(id)=(42)", "no row"},
+		{"update_exists", updOld(r, vs("1", "NULL", "NULL"), true, vs("2", "c@x", "remote")...), KindUpdateExists, "(id)=(2)", "c_pkey"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := a.Progress()
+			tx := e.tx(ins(r, vs("100", "first@x", "first change of the tx")...), c.change)
+			err := a.Apply(t.Context(), tx)
+			var ce *ConflictError
+			if !errors.As(err, &ce) {
+				t.Fatalf("Apply: %v, want a *ConflictError", err)
+			}
+			if ce.Kind != c.kind || ce.Key != c.key || ce.Table != r.Table || ce.Op != c.change.Op ||
+				ce.EndLSN != tx.EndLSN || ce.Xid != tx.Xid || !strings.Contains(ce.Detail, c.detail) {
+				t.Fatalf("conflict %+v, want kind %s key %s detail ~%q", ce, c.kind, c.key, c.detail)
+			}
+			wantPrefix := fmt.Sprintf("apply east→west tx %s (xid %d): %s public.c: %s conflict, key %s: ", tx.EndLSN, tx.Xid, c.change.Op, c.kind, c.key)
+			if !strings.HasPrefix(err.Error(), wantPrefix) {
+				t.Fatalf("error %q\nwant prefix %q", err, wantPrefix)
+			}
+			if Retryable(err) {
+				t.Fatal("a conflict is retryable")
+			}
+			if n := e.count("public.c WHERE id = 100"); n != 0 {
+				t.Fatal("the transaction's first change was applied")
+			}
+			if a.Progress() != before || e.originProgress() != before {
+				t.Fatal("progress moved on a conflict")
+			}
+		})
+	}
+	wantRows(t, e.rows(`SELECT id::text, email, v FROM public.c ORDER BY id`), "1|a@x|local", "2|b@x|local")
+	if st := a.Stats(); st.Conflicts[KindInsertExists] != 2 || st.Conflicts[KindUpdateMissing] != 1 ||
+		st.Conflicts[KindUpdateExists] != 1 || st.TxFailed != 4 {
+		t.Fatalf("stats: %+v", st)
+	}
+
+	t.Run("delete_missing", func(t *testing.T) {
+		tx := e.tx(del(r, vs("99", "NULL", "NULL"), true), ins(r, vs("5", "e@x", "remote")...))
+		e.mustApply(a, tx)
+		if n := e.count("public.c WHERE id = 5"); n != 1 {
+			t.Fatal("the transaction with a delete_missing did not commit")
+		}
+		if st := a.Stats(); st.DeleteMissing != 1 || a.Progress() != tx.EndLSN {
+			t.Fatalf("stats %+v, progress %s", st, a.Progress())
+		}
+		logs := e.logs.String()
+		if !strings.Contains(logs, "level=WARN") || !strings.Contains(logs, "delete_missing") ||
+			!strings.Contains(logs, "table=public.c") || !strings.Contains(logs, `key="(id)=(99)"`) {
+			t.Fatalf("no warning naming the table and key:\n%s", logs)
+		}
+	})
+}
+
+// The no-echo basis: applied rows carry our origin, and neither user triggers
+// nor foreign-key triggers fire in the apply session.
+func TestOriginAndReplicaRole(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE public.audit (what text);
+		CREATE TABLE public.parent (id int PRIMARY KEY);
+		CREATE TABLE public.e (id int PRIMARY KEY, parent int REFERENCES public.parent, v text);
+		CREATE FUNCTION public.audit_fn() RETURNS trigger LANGUAGE plpgsql AS
+			$$BEGIN INSERT INTO public.audit VALUES (TG_OP); RETURN NULL; END$$;
+		CREATE TRIGGER e_audit AFTER INSERT OR UPDATE OR DELETE ON public.e FOR EACH ROW EXECUTE FUNCTION public.audit_fn()`)
+	a := e.open()
+	r := rel("public.e", change.IdentityDefault, "id*", "parent", "v")
+	e.mustApply(a, e.tx(
+		ins(r, vs("1", "NULL", "a")...),
+		ins(r, vs("2", "77", "no such parent")...), // FK triggers off, as in PG's apply worker
+		upd(r, vs("1", "NULL", "b")...),
+		del(r, vs("2", "NULL", "NULL"), true),
+	))
+	if n := e.count("public.audit"); n != 0 {
+		t.Fatalf("a user trigger fired %d times in the apply session", n)
+	}
+	var sameOrigin bool
+	if err := e.conn.QueryRow(t.Context(), `
+		SELECT (pg_xact_commit_timestamp_origin(xmin)).roident =
+		       (SELECT roident FROM pg_replication_origin WHERE roname = $1)
+		  FROM public.e WHERE id = 1`, OriginName(e.cfg.Pair, "east")).Scan(&sameOrigin); err != nil {
+		t.Fatal(err)
+	}
+	if !sameOrigin {
+		t.Fatalf("the applied row does not carry the origin %s", OriginName(e.cfg.Pair, "east"))
+	}
+	e.exec(`INSERT INTO public.e VALUES (3, NULL, 'local')`) // a local write does fire it
+	if n := e.count("public.audit"); n != 1 {
+		t.Fatalf("the trigger did not fire for a local write (%d)", n)
+	}
+}
+
+// Identity and generated columns: INSERT keeps the source's identity values
+// (OVERRIDING SYSTEM VALUE); UPDATE leaves identity ALWAYS columns alone and
+// refuses to change one; generated columns are computed on the target.
+func TestIdentityAndGeneratedColumns(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE public.ia (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, a int,
+		b int GENERATED ALWAYS AS (a * 2) STORED)`)
+	a := e.open()
+	r := rel("public.ia", change.IdentityDefault, "id*", "a", "b") // the source's b is a plain column
+	e.mustApply(a, e.tx(ins(r, vs("100", "1", "999")...)))
+	e.mustApply(a, e.tx(upd(r, vs("100", "21", "999")...)))
+	wantRows(t, e.rows(`SELECT id::text, a::text, b::text FROM public.ia`), "100|21|42")
+
+	before := a.Progress()
+	err := a.Apply(t.Context(), e.tx(updOld(r, vs("100", "NULL", "NULL"), true, vs("101", "21", "42")...)))
+	if err == nil || !strings.Contains(err.Error(), `column "id" is GENERATED ALWAYS AS IDENTITY on node west`) || Retryable(err) {
+		t.Fatalf("changing an identity ALWAYS column: %v", err)
+	}
+	if a.Progress() != before {
+		t.Fatal("progress moved")
+	}
+}
+
+// A missing table or column on the target is a clear, permanent error.
+func TestMissingTableOrColumn(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE public.t (id int PRIMARY KEY)`)
+	a := e.open()
+
+	tx := e.tx(ins(rel("public.nope", change.IdentityDefault, "id*"), v("1")))
+	err := a.Apply(t.Context(), tx)
+	want := fmt.Sprintf("apply east→west tx %s (xid %d): table public.nope does not exist on node west", tx.EndLSN, tx.Xid)
+	if err == nil || err.Error() != want || Retryable(err) {
+		t.Fatalf("missing table: %v\nwant %s", err, want)
+	}
+
+	tx = e.tx(ins(rel("public.t", change.IdentityDefault, "id*", "x"), v("1"), v("2")))
+	err = a.Apply(t.Context(), tx)
+	want = fmt.Sprintf(`apply east→west tx %s (xid %d): table public.t on node west has no column "x" (the source has it)`, tx.EndLSN, tx.Xid)
+	if err == nil || err.Error() != want || Retryable(err) {
+		t.Fatalf("missing column: %v\nwant %s", err, want)
+	}
+	if a.Progress() != 0 || e.count("public.t") != 0 {
+		t.Fatal("something was applied")
+	}
+
+	// Once the DBA adds the column, the same transaction applies.
+	e.exec(`ALTER TABLE public.t ADD COLUMN x int`)
+	e.mustApply(a, tx)
+	wantRows(t, e.rows(`SELECT id::text, x::text FROM public.t`), "1|2")
+}
+
+// A table whose shape changes (DDL, then a new source Relation) gets its
+// statements rebuilt: the old ones had the old parameter types.
+func TestShapeChange(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE public.s (id int PRIMARY KEY, v int)`)
+	a := e.open()
+	r1 := rel("public.s", change.IdentityDefault, "id*", "v")
+	e.mustApply(a, e.tx(ins(r1, vs("1", "5")...), upd(r1, vs("1", "6")...)))
+
+	e.exec(`ALTER TABLE public.s ALTER v TYPE text, ADD COLUMN w text`)
+	r2 := rel("public.s", change.IdentityDefault, "id*", "v", "w")
+	e.mustApply(a, e.tx(ins(r2, vs("2", "abc", "w")...), upd(r2, vs("1", "xyz", "NULL")...)))
+	wantRows(t, e.rows(`SELECT id::text, v, coalesce(w, 'NULL') FROM public.s ORDER BY id`), "1|xyz|NULL", "2|abc|w")
+	if len(a.closing) != 0 {
+		t.Fatalf("statements not deallocated: %v", a.closing)
+	}
+	if n := a.preparedOnServer(t); n != 2 {
+		t.Fatalf("%d statements prepared on the server, want 2 (insert and update of the new shape)", n)
+	}
+}
+
+// preparedOnServer counts the prepared statements of the apply session.
+func (a *Applier) preparedOnServer(t *testing.T) int {
+	t.Helper()
+	var n int
+	if err := a.conn.QueryRow(t.Context(), "SELECT count(*) FROM pg_catalog.pg_prepared_statements WHERE name LIKE 'pgduet_apply_%'").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// After "cached plan must not change result type" every statement is dropped
+// (deallocated in the next pipeline) and every table read again.
+func TestCachedPlanChangeDropsStatements(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE public.s (id int PRIMARY KEY, v text)`)
+	a := e.open()
+	r := rel("public.s", change.IdentityDefault, "id*", "v")
+	e.mustApply(a, e.tx(ins(r, vs("1", "a")...), upd(r, vs("1", "b")...), del(r, vs("1", "NULL"), true)))
+	if n := a.preparedOnServer(t); n != 3 {
+		t.Fatalf("%d prepared, want 3", n)
+	}
+	tx := e.tx()
+	a.invalidate(tx, fmt.Errorf("update public.s: %w", pgErr("0A000", "cached plan must not change result type")))
+	if len(a.closing) != 3 || !a.tables[r.Table].stale {
+		t.Fatalf("closing %v, stale %v", a.closing, a.tables[r.Table].stale)
+	}
+	e.mustApply(a, e.tx(ins(r, vs("2", "c")...)))
+	if n := a.preparedOnServer(t); n != 1 || len(a.closing) != 0 {
+		t.Fatalf("%d prepared, closing %v; want 1 and none", n, a.closing)
+	}
+}
+
+// More statement shapes than the cache holds: the least recently used are
+// deallocated, and the bookkeeping matches the server.
+func TestStatementEviction(t *testing.T) {
+	e := newEnv(t)
+	cols := []string{"id*"}
+	ddl := "CREATE TABLE public.w (id int PRIMARY KEY"
+	for i := range 11 {
+		cols = append(cols, fmt.Sprintf("c%d", i))
+		ddl += fmt.Sprintf(", c%d int", i)
+	}
+	e.exec(ddl + ")")
+	a := e.open()
+	r := rel("public.w", change.IdentityDefault, cols...)
+	row := func(mask int) []change.Value {
+		vals := []change.Value{v("1")}
+		for i := range 11 {
+			if mask&(1<<i) != 0 {
+				vals = append(vals, v(fmt.Sprint(mask)))
+			} else {
+				vals = append(vals, unch)
+			}
+		}
+		return vals
+	}
+	var changes []change.Change
+	changes = append(changes, ins(r, row(1<<11-1)...))
+	for mask := 1; mask <= maxStatements+100; mask++ {
+		changes = append(changes, upd(r, row(mask)...)) // a different SET list each time
+	}
+	e.mustApply(a, e.tx(changes...))
+	if n := a.preparedOnServer(t); n != maxStatements+101 {
+		t.Fatalf("%d prepared, want %d", n, maxStatements+101)
+	}
+	e.mustApply(a, e.tx(upd(r, row(maxStatements+100)...))) // the most recently used shape: kept
+	if n := a.preparedOnServer(t); n != maxStatements*3/4 || a.stmtCount != n {
+		t.Fatalf("%d prepared on the server, %d known; want %d", n, a.stmtCount, maxStatements*3/4)
+	}
+}
+
+// A 1,000-row transaction takes a bounded number of round trips: a catalog read
+// the first time, one pipeline and one COMMIT.
+func TestRoundTripsPerTransaction(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE public.rt (id int PRIMARY KEY, pad text, n int)`)
+	a := e.open()
+	r := rel("public.rt", change.IdentityDefault, "id*", "pad", "n")
+	pad := strings.Repeat("x", 2000) // 2 MB in all: the pipeline is flushed while it is built
+
+	// Progress and Stats may be read from another goroutine while applying.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				_ = a.Progress()
+				_ = a.Stats()
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+
+	for _, step := range []struct {
+		name  string
+		max   uint64
+		build func(i int) change.Change
+	}{
+		{"insert", 3, func(i int) change.Change { return ins(r, v(fmt.Sprint(i)), v(pad), v("0")) }},
+		{"update", 2, func(i int) change.Change { return upd(r, v(fmt.Sprint(i)), unch, v("1")) }},
+		{"mixed", 2, func(i int) change.Change {
+			if i%2 == 0 {
+				return del(r, vs(fmt.Sprint(i), "NULL", "NULL"), true)
+			}
+			return upd(r, v(fmt.Sprint(i)), v("y"), v("2"))
+		}},
+	} {
+		changes := make([]change.Change, 1000)
+		for i := range changes {
+			changes[i] = step.build(i)
+		}
+		before := a.Stats().RoundTrips
+		e.mustApply(a, e.tx(changes...))
+		if got := a.Stats().RoundTrips - before; got > step.max {
+			t.Fatalf("%s: %d round trips for 1,000 rows, want ≤ %d", step.name, got, step.max)
+		}
+	}
+	wantRows(t, e.rows(`SELECT count(*)::text, sum(n)::text, count(*) FILTER (WHERE pad = 'y')::text FROM public.rt`), "500|1000|500")
+}
+
+// Only one session may hold an origin: a second Open fails, retryably, and
+// says why.
+func TestOpenOriginAlreadyActive(t *testing.T) {
+	e := newEnv(t)
+	a := New(e.cfg)
+	if _, err := a.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	b := New(e.cfg)
+	_, err := b.Open(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "already active in another session") || !Retryable(err) {
+		t.Fatalf("second Open: %v (retryable %v)", err, Retryable(err))
+	}
+	if err := a.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Open(t.Context()); err != nil {
+		t.Fatalf("Open after the first session closed: %v", err)
+	}
+	if err := b.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A broken connection makes Apply fail retryably; a new Open recovers.
+func TestConnectionLost(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE public.t (id int PRIMARY KEY)`)
+	a := e.open()
+	r := rel("public.t", change.IdentityDefault, "id*")
+	e.mustApply(a, e.tx(ins(r, v("1"))))
+	// With a timeout, pg_terminate_backend waits until the backend has exited.
+	wantRows(t, e.rows(`SELECT pg_terminate_backend(pid, 60000)::text FROM pg_stat_activity
+		WHERE datname = current_database() AND application_name = 'pgduet apply east->west'`), "true")
+
+	tx := e.tx(ins(r, v("2")))
+	err := a.Apply(t.Context(), tx)
+	if err == nil || !Retryable(err) {
+		t.Fatalf("Apply on a terminated session: %v (retryable %v)", err, Retryable(err))
+	}
+	t.Logf("Apply on a terminated session: %v", err)
+	if err := a.Apply(t.Context(), tx); err == nil || !Retryable(err) || !strings.Contains(err.Error(), "Close and Open again") {
+		t.Fatalf("Apply again on the lost session: %v", err)
+	}
+	if err := a.Close(t.Context()); err != nil {
+		t.Logf("Close of a lost session: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	var progress change.LSN
+	// The old backend may still hold the origin for a moment (55006, retryable).
+	err = pgtest.WaitFor(ctx, "the origin to be released", func(ctx context.Context) (bool, error) {
+		progress, err = a.Open(ctx)
+		if err != nil && Retryable(err) {
+			return false, nil
+		}
+		return true, err
+	})
+	if err != nil || progress != tx.EndLSN-0x1000 {
+		t.Fatalf("reopen: %s, %v", progress, err)
+	}
+	e.mustApply(a, tx)
+	if n := e.count("public.t"); n != 2 {
+		t.Fatalf("%d rows, want 2", n)
+	}
+}
+
+// Names that need quoting everywhere: schema, table, columns, a user type.
+func TestQuotedIdentifiers(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE SCHEMA "My Schema";
+		CREATE TYPE "My Schema"."Odd Type" AS ENUM ('A b', 'it''s');
+		CREATE TABLE "My Schema"."Odd ""Name""" ("Col A" int PRIMARY KEY, "select" text, "T" "My Schema"."Odd Type");
+		CREATE TABLE "My Schema"."no key" ("Col A" int, "T" "My Schema"."Odd Type"[]);
+		ALTER TABLE "My Schema"."no key" REPLICA IDENTITY FULL`)
+	a := e.open()
+	r := rel(`My Schema.Odd "Name"`, change.IdentityDefault, "Col A*", "select", "T")
+	n := rel("My Schema.no key", change.IdentityFull, "Col A*", "T*")
+	e.mustApply(a, e.tx(
+		ins(r, vs("1", "x'); DROP TABLE x; --", "A b")...),
+		upd(r, vs("1", "y", "it's")...),
+		ins(n, vs("1", `{"A b","it's"}`)...),
+		updOld(n, vs("1", `{"A b","it's"}`), false, vs("2", `{"it's"}`)...),
+	))
+	wantRows(t, e.rows(`SELECT "Col A"::text, "select", "T"::text FROM "My Schema"."Odd ""Name"""`), "1|y|it's")
+	wantRows(t, e.rows(`SELECT "Col A"::text, "T"::text FROM "My Schema"."no key"`), `2|{it's}`) // canonical output; the old value above was matched through the type
+	e.mustApply(a, e.tx(del(r, vs("1", "NULL", "NULL"), true), del(n, vs("2", `{"it's"}`), false)))
+	if st := a.Stats(); st.DeleteMissing != 0 || st.RowsApplied.Delete != 2 {
+		t.Fatalf("stats: %+v", st)
+	}
+}
+
+// A transaction without a source commit time gets the local commit time (not
+// year 1).
+func TestZeroCommitTime(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE public.z (id int PRIMARY KEY)`)
+	a := e.open()
+	tx := e.tx(ins(rel("public.z", change.IdentityDefault, "id*"), v("1")))
+	tx.CommitTime = time.Time{}
+	start := time.Now().Add(-time.Minute)
+	e.mustApply(a, tx)
+	var ts time.Time
+	if err := e.conn.QueryRow(t.Context(), `SELECT pg_xact_commit_timestamp(xmin) FROM public.z`).Scan(&ts); err != nil {
+		t.Fatal(err)
+	}
+	if ts.Before(start) {
+		t.Fatalf("commit timestamp %s, want the local commit time", ts)
+	}
+}
+
+// DEFERRABLE unique constraints are not checked under session_replication_role
+// = replica (their recheck trigger does not fire; PostgreSQL's own apply worker
+// has the same gap). The applier cannot detect insert_exists on them, so it says
+// so, once per table shape. This test pins that behaviour until it is handled
+// (see the report: precheck, or an explicit check).
+func TestDeferrableUniqueConstraintWarns(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE public.d (id int PRIMARY KEY, u int CONSTRAINT d_u UNIQUE DEFERRABLE INITIALLY DEFERRED);
+		INSERT INTO public.d VALUES (1, 1)`)
+	a := e.open()
+	r := rel("public.d", change.IdentityDefault, "id*", "u")
+	e.mustApply(a, e.tx(ins(r, vs("2", "1")...)))
+	logs := e.logs.String()
+	if !strings.Contains(logs, "level=WARN") || !strings.Contains(logs, "DEFERRABLE unique constraints are not enforced") ||
+		!strings.Contains(logs, "table=public.d") || !strings.Contains(logs, "d_u") {
+		t.Fatalf("no warning about the deferrable constraint:\n%s", logs)
+	}
+}

@@ -1,0 +1,263 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgduet/pgduet/agent/change"
+)
+
+// column is one column of a target table, as the local catalog describes it.
+type column struct {
+	name           string
+	typ            string // format_type(atttypid, atttypmod) under an empty search_path: schema-qualified, quoted, valid SQL
+	identityAlways bool   // GENERATED ALWAYS AS IDENTITY: INSERT needs OVERRIDING SYSTEM VALUE, UPDATE cannot set it
+	generated      bool   // GENERATED ALWAYS AS (...) STORED: computed locally, never written
+}
+
+// targetTable is the local (receiving) table a source table's changes go to.
+type targetTable struct {
+	oid         uint32
+	partitioned bool
+	replIdent   byte // relreplident: d, f, i, n
+	cols        []column
+	key         []int // the columns identifying a row locally: the replica identity index, else the primary key; nil without either
+	// DEFERRABLE unique, primary-key and exclusion constraints. PostgreSQL checks
+	// them with an internal trigger that does not fire under
+	// session_replication_role = replica (PG's own apply worker has the same
+	// gap), so the apply session cannot see a conflict on them.
+	deferrable []string
+}
+
+func (t *targetTable) same(o *targetTable) bool {
+	return t.oid == o.oid && t.partitioned == o.partitioned && t.replIdent == o.replIdent &&
+		slices.Equal(t.cols, o.cols) && slices.Equal(t.key, o.key) && slices.Equal(t.deferrable, o.deferrable)
+}
+
+func (t *targetTable) colIndex(name string) int {
+	for i := range t.cols {
+		if t.cols[i].name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// binding maps one source shape (a *change.Relation) onto the target table.
+type binding struct {
+	srcToTgt []int // per source column: its target column, or -1 when the target generates it
+	tgtToSrc []int // per target column: its source column, or -1 when the source has no such column
+}
+
+// table is everything the applier keeps about one target table.
+type table struct {
+	ref    change.TableRef
+	name   string // quoted, schema-qualified: "s"."t"
+	from   string // the table as UPDATE/DELETE/SELECT name it: ONLY "s"."t" (the exact relation, as pgoutput names it; not its inheritance children), or "s"."t" when partitioned
+	target *targetTable
+	stale  bool // read the catalog again before the next use
+
+	bindings map[*change.Relation]*binding
+	stmts    map[string]*stmt
+}
+
+// maxBindings bounds the per-table map of source shapes; it is rebuilt on demand.
+const maxBindings = 16
+
+// bind returns (building it on first use) the mapping of rel's columns onto the
+// target table. A source column the target lacks is a permanent error: applying
+// without it would silently drop data.
+func (t *table) bind(rel *change.Relation, node string) (*binding, error) {
+	if b, ok := t.bindings[rel]; ok {
+		return b, nil
+	}
+	b := &binding{srcToTgt: make([]int, len(rel.Columns)), tgtToSrc: make([]int, len(t.target.cols))}
+	for i := range b.tgtToSrc {
+		b.tgtToSrc[i] = -1
+	}
+	for i, c := range rel.Columns {
+		j := t.target.colIndex(c.Name)
+		if j < 0 {
+			return nil, fmt.Errorf("table %s on node %s has no column %q (the source has it)", t.ref, node, c.Name)
+		}
+		b.tgtToSrc[j] = i
+		if t.target.cols[j].generated {
+			j = -1 // computed from the other columns on the target
+		}
+		b.srcToTgt[i] = j
+	}
+	if len(t.bindings) >= maxBindings {
+		clear(t.bindings)
+	}
+	t.bindings[rel] = b
+	return b, nil
+}
+
+// catalogSQL reads several tables in one round trip: per requested (schema,
+// name), in request order, the table's oid, kind, replica identity, columns and
+// key columns. A missing table gives a row of NULLs.
+const catalogSQL = `
+SELECT w.ord, c.oid, c.relkind::text, c.relreplident::text,
+       coalesce(a.names, '{}'), coalesce(a.types, '{}'), coalesce(a.idents, '{}'), coalesce(a.gens, '{}'),
+       coalesce((SELECT array_agg(att.attname::text ORDER BY k.ord)
+                   FROM pg_catalog.pg_index i
+                   CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+                   JOIN pg_catalog.pg_attribute att ON att.attrelid = i.indrelid AND att.attnum = k.attnum
+                  WHERE i.indrelid = c.oid AND i.indisprimary), '{}'),
+       coalesce((SELECT array_agg(att.attname::text ORDER BY k.ord)
+                   FROM pg_catalog.pg_index i
+                   CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+                   JOIN pg_catalog.pg_attribute att ON att.attrelid = i.indrelid AND att.attnum = k.attnum
+                  WHERE i.indrelid = c.oid AND i.indisreplident), '{}'),
+       coalesce((SELECT array_agg(conname::text ORDER BY conname) FROM pg_catalog.pg_constraint
+                  WHERE conrelid = c.oid AND condeferrable AND contype IN ('p', 'u', 'x')), '{}')
+  FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) WITH ORDINALITY AS w(nsp, rel, ord)
+  LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = w.nsp
+  LEFT JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = w.rel
+  LEFT JOIN LATERAL (
+        SELECT array_agg(attname::text ORDER BY attnum) AS names,
+               array_agg(pg_catalog.format_type(atttypid, atttypmod) ORDER BY attnum) AS types,
+               array_agg(attidentity::text ORDER BY attnum) AS idents,
+               array_agg(attgenerated::text ORDER BY attnum) AS gens
+          FROM pg_catalog.pg_attribute
+         WHERE attrelid = c.oid AND attnum > 0 AND NOT attisdropped) a ON true
+ ORDER BY w.ord`
+
+// readCatalog reads the target tables refs in one round trip.
+func (a *Applier) readCatalog(ctx context.Context, refs []change.TableRef) ([]*targetTable, error) {
+	nsps := make([]string, len(refs))
+	rels := make([]string, len(refs))
+	for i, r := range refs {
+		nsps[i], rels[i] = r.Schema, r.Name
+	}
+	a.roundTrip()
+	rows, err := a.conn.Query(ctx, catalogSQL, nsps, rels)
+	if err != nil {
+		return nil, fmt.Errorf("read the catalog: %w", err)
+	}
+	out := make([]*targetTable, 0, len(refs))
+	for rows.Next() {
+		var (
+			ord                                 int64
+			oid                                 *uint32
+			kind, ident                         *string
+			names, types, idents, gens, pk, ris []string
+			deferrable                          []string
+		)
+		if err := rows.Scan(&ord, &oid, &kind, &ident, &names, &types, &idents, &gens, &pk, &ris, &deferrable); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read the catalog: %w", err)
+		}
+		ref := refs[ord-1]
+		if oid == nil {
+			rows.Close()
+			return nil, fmt.Errorf("table %s does not exist on node %s", ref, a.cfg.Node)
+		}
+		if *kind != "r" && *kind != "p" {
+			rows.Close()
+			return nil, fmt.Errorf("%s on node %s is not a table (relkind %s)", ref, a.cfg.Node, *kind)
+		}
+		t := &targetTable{oid: *oid, partitioned: *kind == "p", replIdent: (*ident)[0], deferrable: deferrable}
+		for i := range names {
+			t.cols = append(t.cols, column{
+				name:           names[i],
+				typ:            types[i],
+				identityAlways: idents[i] == "a",
+				generated:      gens[i] != "",
+			})
+		}
+		keyNames := pk
+		if t.replIdent == 'i' && len(ris) > 0 {
+			keyNames = ris // the replica identity index is what identifies rows, as in PG's own apply worker
+		}
+		for _, n := range keyNames {
+			t.key = append(t.key, t.colIndex(n))
+		}
+		out = append(out, t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the catalog: %w", err)
+	}
+	if len(out) != len(refs) {
+		return nil, fmt.Errorf("read the catalog: %d rows for %d tables", len(out), len(refs))
+	}
+	return out, nil
+}
+
+// resolveTables makes sure every table tx touches is known and current: read
+// from the catalog when first seen, when marked stale, or when the source's shape
+// of it changed (a new *change.Relation usually follows DDL). All of them are
+// read in one round trip. A target whose shape changed loses its prepared
+// statements (deallocated at the start of the next pipeline), because their
+// parameter types were fixed when they were prepared.
+func (a *Applier) resolveTables(ctx context.Context, tx *change.Tx) error {
+	var need []change.TableRef
+	want := func(ref change.TableRef, rel *change.Relation) {
+		t := a.tables[ref]
+		if t != nil && !t.stale && (rel == nil || t.bindings[rel] != nil) {
+			return
+		}
+		if !slices.Contains(need, ref) {
+			need = append(need, ref)
+		}
+	}
+	for i := range tx.Changes {
+		ch := &tx.Changes[i]
+		if ch.Op == change.Truncate {
+			for _, r := range ch.Rels {
+				want(r.Table, nil)
+			}
+			continue
+		}
+		want(ch.Rel.Table, ch.Rel)
+	}
+	if len(need) > 0 {
+		targets, err := a.readCatalog(ctx, need)
+		if err != nil {
+			return err
+		}
+		for i, ref := range need {
+			a.setTarget(ref, targets[i])
+		}
+	}
+	// Bind every source shape now, so that a missing column fails before anything
+	// is sent.
+	for i := range tx.Changes {
+		ch := &tx.Changes[i]
+		if ch.Op == change.Truncate {
+			continue
+		}
+		if _, err := a.tables[ch.Rel.Table].bind(ch.Rel, a.cfg.Node); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setTarget records a freshly read target table.
+func (a *Applier) setTarget(ref change.TableRef, tt *targetTable) {
+	t := a.tables[ref]
+	if t == nil {
+		name := pgx.Identifier{ref.Schema, ref.Name}.Sanitize()
+		t = &table{ref: ref, name: name, stmts: map[string]*stmt{}}
+		a.tables[ref] = t
+	}
+	if t.target == nil || !t.target.same(tt) {
+		if len(tt.deferrable) > 0 {
+			a.log.Warn("DEFERRABLE unique constraints are not enforced in the apply session (session_replication_role = replica): a conflicting row on them is applied, not reported",
+				"table", ref.String(), "constraints", tt.deferrable)
+		}
+		a.dropStatements(t)
+		t.target = tt
+		t.from = "ONLY " + t.name
+		if tt.partitioned {
+			t.from = t.name // ONLY on a partitioned table would match no rows
+		}
+	}
+	t.bindings = map[*change.Relation]*binding{} // source shapes are re-checked against what was read
+	t.stale = false
+}

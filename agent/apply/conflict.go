@@ -1,0 +1,155 @@
+package apply
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgduet/pgduet/agent/change"
+)
+
+// Conflict kinds (SPEC §7). They are the values of ConflictError.Kind and the
+// keys of Stats.Conflicts.
+const (
+	KindInsertExists  = "insert_exists"  // an INSERT hit an existing primary or unique key
+	KindUpdateMissing = "update_missing" // an UPDATE found no row for its old key
+	KindUpdateExists  = "update_exists"  // an UPDATE's new values collide with another row's unique key
+	KindDeleteMissing = "delete_missing" // a DELETE found no row: skipped under every policy
+)
+
+// ConflictError is a change that could not be applied as it is because of the
+// local data. Under the fail policy Apply returns it (wrapped, so use errors.As)
+// with the local transaction rolled back and the origin progress unchanged:
+// nothing of that source transaction is applied, and resuming after the DBA has
+// fixed the data retries it exactly there.
+type ConflictError struct {
+	Kind   string          // KindInsertExists, KindUpdateMissing, KindUpdateExists
+	Table  change.TableRef // the source's table name
+	Key    string          // the conflicting key as PostgreSQL prints it: (id)=(42)
+	Detail string          // what the server said, or why the row was not found
+	Op     change.Op
+	EndLSN change.LSN // the source transaction's end LSN
+	Xid    uint32     // the source transaction's xid
+
+	err error // the server's error, when there was one (23505)
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%s %s: %s conflict, key %s: %s", e.Op, e.Table, e.Kind, e.Key, e.Detail)
+}
+
+// Unwrap returns the server's error behind the conflict, if any.
+func (e *ConflictError) Unwrap() error { return e.err }
+
+// policy is a table's conflict policy (SPEC §7: fail | ignore | overwrite |
+// last_write_wins). This milestone implements fail only; the others plug in here.
+//
+// How they will grow, without changing how a transaction is applied (one
+// pipeline, every result read before COMMIT):
+//   - A policy that resolves a conflict by writing something else will choose a
+//     different statement for the table when the statement is built (the policy
+//     then becomes part of the statement's cache key): ignore → INSERT ... ON CONFLICT DO
+//     NOTHING, overwrite → ON CONFLICT DO UPDATE, last_write_wins → DO UPDATE ...
+//     WHERE coalesce(pg_xact_commit_timestamp(t.xmin), '-infinity') < $ts,
+//     update_missing → a data-modifying CTE that inserts when the UPDATE found
+//     nothing. The statement then reports the outcome in its row count instead of
+//     aborting the transaction with 23505.
+//   - detect reads that outcome into a conflict kind, and resolve decides, per
+//     kind and policy, whether the transaction goes on (skip, counted and logged)
+//     or fails.
+type policy string
+
+const policyFail policy = "fail"
+
+// resolution is what a detected conflict does to its transaction.
+type resolution uint8
+
+const (
+	resolveFail resolution = iota // roll back, return a ConflictError
+	resolveSkip                   // log, count, go on; the transaction still commits
+)
+
+// resolve decides what a conflict of kind does under policy p.
+func resolve(p policy, kind string) resolution {
+	if kind == KindDeleteMissing {
+		return resolveSkip // SPEC §7: skipped (and logged) under every policy
+	}
+	switch p {
+	case policyFail:
+		return resolveFail
+	}
+	return resolveFail // no other policy exists yet; failing is the safe default
+}
+
+// detect maps one applied statement's outcome to a conflict kind ("" for none).
+// rows is the statement's row count when err is nil.
+func detect(op change.Op, rows int64, err error) string {
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique_violation
+			switch op {
+			case change.Insert:
+				return KindInsertExists
+			case change.Update:
+				return KindUpdateExists
+			}
+		}
+		return ""
+	}
+	if rows == 0 {
+		switch op {
+		case change.Update:
+			return KindUpdateMissing
+		case change.Delete:
+			return KindDeleteMissing
+		}
+	}
+	return ""
+}
+
+// keyFromDetail extracts "(id)=(42)" from a unique violation's detail
+// "Key (id)=(42) already exists.".
+func keyFromDetail(detail string) string {
+	k, ok := strings.CutPrefix(detail, "Key ")
+	if !ok {
+		return detail
+	}
+	if i := strings.LastIndex(k, " already exists"); i >= 0 {
+		k = k[:i]
+	}
+	return k
+}
+
+// maxKeyValue caps each value printed in a key, so a large old row does not end
+// up whole in an error message or a log line.
+const maxKeyValue = 100
+
+// formatKey prints columns and values the way PostgreSQL prints a key:
+// (a, b)=(1, x). NULL prints as null.
+func formatKey(names []string, vals []change.Value) string {
+	var b strings.Builder
+	b.WriteByte('(')
+	b.WriteString(strings.Join(names, ", "))
+	b.WriteString(")=(")
+	for i, v := range vals {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		switch v.Kind {
+		case change.Null:
+			b.WriteString("null")
+		case change.Unchanged:
+			b.WriteString("<unchanged>")
+		default:
+			s := string(v.Data)
+			if len(s) > maxKeyValue {
+				s = s[:maxKeyValue] + "…"
+			}
+			b.WriteString(s)
+		}
+	}
+	b.WriteByte(')')
+	return b.String()
+}

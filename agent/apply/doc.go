@@ -1,0 +1,79 @@
+// Package apply is the last stage of a direction on the receiving node: it turns
+// each source transaction (a change.Tx handed over by transport.Receiver) into
+// one local transaction, and it owns the receiving half of DESIGN.md §2:
+// invariants 1 (acknowledge only what was committed), 2 (resume from the origin's
+// progress), 3 (source transactions stay whole and ordered) and 6 (no echo).
+//
+//	transport.Receiver ─► Applier.Apply(tx) ─► BEGIN; origin xact setup; rows; COMMIT ─► ack(tx.EndLSN)
+//
+// # Positions and what is durable
+//
+// The replication origin pgduet_<pair>_<peer> on the local database records the
+// end LSN of the last source transaction applied here. Open binds the apply
+// session to it and returns that progress: the position the peer resumes from.
+// Apply commits the transaction's rows and pg_replication_origin_xact_setup(
+// EndLSN, CommitTime) in the same local transaction, and the server writes the
+// origin's new progress into that transaction's commit record. So when Apply
+// returns nil, the rows and the progress are committed together (durable with
+// the server's synchronous_commit, on by default) and tx.EndLSN may be
+// acknowledged to the peer; when it returns an error, neither happened. Nothing
+// can be applied twice: a transaction at or below the progress is a no-op, and
+// after a crash the progress read by Open is exactly what the committed data
+// reflects. If the connection breaks during COMMIT the outcome is unknown until
+// the next Open, which reads it back.
+//
+// # Why one source transaction is one local transaction
+//
+// A local transaction carries one origin LSN, so the progress moves atomically
+// with whole source transactions: a crash can never leave half of a source
+// transaction applied, or applied without its progress (which would apply it
+// again), or the progress without the rows (which would lose it). Splitting a
+// source transaction is never allowed; grouping several whole ones into one local
+// transaction would be (invariant 3), with the last one's LSN and time.
+//
+// # How a transaction is applied
+//
+// Two round trips, whatever its size. A pipeline (pgconn.Pipeline) sends BEGIN,
+// the origin xact setup, and one prepared statement per change, then a single
+// Sync; every result is read and every row count checked. Then COMMIT, or
+// ROLLBACK if anything failed. A catalog read (one query for all tables) comes
+// first when a table is new to the applier, or its source shape changed.
+//
+// Statements are prepared once per table and shape (operation, columns written,
+// columns matched) and reused. Values are the source's text output, sent as text
+// parameters of unknown type: the server reads each with the target column's
+// type input function, so user-defined types never depend on OIDs. Identifiers
+// are quoted with pgx.Identifier; nothing from the data is ever put into SQL.
+//
+//   - INSERT writes every column sent, with OVERRIDING SYSTEM VALUE so identity
+//     columns keep the source's values.
+//   - UPDATE sets the columns sent, except an unchanged TOAST value (left exactly
+//     as it is, never written) and identity or generated columns, and finds the
+//     row by its old key.
+//   - UPDATE and DELETE find the row by the target's key (replica identity
+//     index, else primary key) when the old values include it; without one they
+//     match every old column NULL-safely as text and touch exactly one row, even
+//     among duplicates.
+//   - TRUNCATE truncates all the source's tables in one statement, with RESTART
+//     IDENTITY and CASCADE when the source used them.
+//
+// The session runs like PostgreSQL's own apply worker: session_replication_role
+// = replica (user and foreign-key triggers do not fire) and an empty search_path.
+// Every row it writes carries the origin (pg_xact_commit_timestamp_origin), and
+// the local capture drops transactions from pgduet origins: that is the no-echo
+// basis.
+//
+// # Conflicts
+//
+// Conflicts are detected per change from the statement's own outcome, never by
+// reading the row first: a unique violation (23505) on INSERT is insert_exists
+// and on UPDATE update_exists, an UPDATE that matched no row is update_missing,
+// a DELETE that matched none is delete_missing. detect names the kind and
+// resolve decides, per kind and table policy, whether the transaction fails or
+// goes on. delete_missing is skipped under every policy (logged, counted, the
+// transaction commits). This milestone implements the fail policy: the local
+// transaction is rolled back, the progress does not move, and Apply returns a
+// *ConflictError naming the kind, table and key. The other policies (ignore,
+// overwrite, last_write_wins) will choose different statements per table, so a
+// transaction stays one pipeline (see policy in conflict.go).
+package apply
