@@ -1,0 +1,186 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pgduet/pgduet/agent/change"
+)
+
+// Filter decides whether a change to table t of kind op is sent to the peer;
+// false drops it (counted in Stats.ChangesFiltered). For a TRUNCATE it is asked
+// once per truncated table. It runs on Run's goroutine and must not block.
+type Filter func(t change.TableRef, op change.Op) bool
+
+// Config configures one Capture.
+type Config struct {
+	ConnString string // libpq/pgx connection string of the local database; capture adds replication=database itself
+	Pair, Node string
+	Filter     Filter // nil keeps everything
+
+	// StatusInterval is the longest time between two standby status updates;
+	// default 10s. Run shortens it to a third of the server's wal_sender_timeout
+	// when that is smaller, so a slow consumer never gets the connection killed.
+	StatusInterval time.Duration
+	// HeartbeatInterval is the period of the heartbeat (a transactional
+	// pg_logical_emit_message on a separate normal connection) that keeps the slot
+	// of an idle database advancing; default 10s; negative turns it off.
+	HeartbeatInterval time.Duration
+	Logger            *slog.Logger // nil discards
+}
+
+const (
+	defaultStatusInterval    = 10 * time.Second
+	defaultHeartbeatInterval = 10 * time.Second
+	// bufferedTx is how many decoded transactions wait for Next besides the one Run
+	// holds: enough to overlap decoding with the consumer, small enough to bound
+	// memory (the rest stays in the server's socket buffers and slot).
+	bufferedTx = 2
+	// feedbackDelay is how soon after the confirmable position moves (an Ack, an
+	// echo, a keepalive) a status update follows; changes within it share one.
+	feedbackDelay = 20 * time.Millisecond
+	closeTimeout  = 5 * time.Second
+)
+
+// ErrStopped is what Next returns once Run has returned without an error (its
+// context ended).
+var ErrStopped = errors.New("capture stopped")
+
+// Stats is a snapshot of a Capture's progress and counters.
+type Stats struct {
+	ReceivedLSN     change.LSN // stream read through here: the last transaction end or keepalive between transactions (reported as write)
+	ConfirmedLSN    change.LSN // what was last reported to the slot as flushed (0 until something is confirmable)
+	ServerWALEnd    change.LSN // the server's WAL position from its latest keepalive
+	TxDelivered     uint64     // transactions returned by Next
+	TxEcho          uint64     // transactions dropped because a pgduet origin of this pair committed them
+	TxFiltered      uint64     // transactions dropped because no change was left after filtering
+	ChangesFiltered uint64     // changes the Filter rejected (a TRUNCATE counts once per rejected table)
+	ChangesInternal uint64     // changes to pgduet's own tables (schema pgduet), never forwarded
+	LastCommitTime  time.Time  // commit time of the last non-echo transaction received
+}
+
+// Capture is the sending side's first stage: it reads the node's slot and hands
+// whole committed transactions to Next. Make one with New per replication
+// session; Run may be called once.
+type Capture struct {
+	cfg        Config
+	log        *slog.Logger
+	slot       string
+	pub        string
+	echoPrefix string
+
+	out     chan *change.Tx // decoded transactions waiting for Next
+	wake    chan struct{}   // Ack moved the confirmable position
+	done    chan struct{}   // closed when Run returns
+	started atomic.Bool
+
+	mu         sync.Mutex
+	q          flushQueue
+	received   change.LSN
+	sentFlush  change.LSN
+	recvCancel context.CancelFunc // interrupts the receive in progress, nil when none
+	stats      Stats
+	runErr     error // why Run ended (valid once done is closed)
+}
+
+// New makes a Capture. It does no I/O and starts no goroutines; Run does.
+func New(cfg Config) *Capture {
+	if cfg.StatusInterval <= 0 {
+		cfg.StatusInterval = defaultStatusInterval
+	}
+	if cfg.HeartbeatInterval == 0 {
+		cfg.HeartbeatInterval = defaultHeartbeatInterval
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Capture{
+		cfg:        cfg,
+		log:        log.With("node", cfg.Node),
+		slot:       SlotName(cfg.Pair, cfg.Node),
+		pub:        PublicationName(cfg.Pair),
+		echoPrefix: echoPrefix(cfg.Pair),
+		out:        make(chan *change.Tx, bufferedTx),
+		wake:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
+	}
+}
+
+// errorf wraps an error with the stage and node: "capture east: receive: ...".
+func (c *Capture) errorf(format string, args ...any) error {
+	return fmt.Errorf("capture %s: "+format, append([]any{c.cfg.Node}, args...)...)
+}
+
+// Next blocks until the next committed transaction that was not committed by
+// pgduet (echo) and kept at least one change after filtering, and returns it
+// whole, in commit order. Transactions come from the stream position Run started
+// at; none of them is confirmed to the slot until Ack covers its EndLSN, so after
+// a restart any transaction not acked is delivered again.
+//
+// Once Run has returned, Next returns Run's error (ErrStopped, wrapped, when Run
+// ended cleanly). It returns ctx's error when ctx ends first. The returned Tx and
+// its Relations are shared with nobody else and never changed afterwards.
+func (c *Capture) Next(ctx context.Context) (*change.Tx, error) {
+	select {
+	case <-c.done:
+		return nil, c.endErr()
+	default:
+	}
+	select {
+	case tx := <-c.out:
+		c.mu.Lock()
+		c.stats.TxDelivered++
+		c.mu.Unlock()
+		return tx, nil
+	case <-c.done:
+		return nil, c.endErr()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (c *Capture) endErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.runErr != nil {
+		return c.runErr
+	}
+	return c.errorf("%w", ErrStopped)
+}
+
+// Ack records that the peer has durably committed every delivered transaction
+// whose EndLSN is at or before lsn. It never blocks and is safe from any
+// goroutine.
+//
+// When Ack returns, nothing is durable yet on this node: Run reports the new flush
+// position to the slot shortly afterwards (within feedbackDelay while connected),
+// and only that report moves the slot's confirmed_flush_lsn. Losing it is
+// harmless: the peer's origin progress is the resume point, so the next session
+// starts after lsn anyway.
+func (c *Capture) Ack(lsn change.LSN) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.q.ack(lsn)
+	if c.q.advance() > c.sentFlush {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+		if c.recvCancel != nil {
+			c.recvCancel()
+		}
+	}
+}
+
+// Stats returns a snapshot of the counters and positions.
+func (c *Capture) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stats
+}

@@ -1,0 +1,304 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/jackc/pglogrepl"
+
+	"github.com/pgduet/pgduet/agent/change"
+)
+
+// internalSchema holds pgduet's own bookkeeping tables; their changes are never
+// forwarded (counted in Stats.ChangesInternal).
+const internalSchema = "pgduet"
+
+// txKind says what becomes of a committed transaction.
+type txKind uint8
+
+const (
+	txDeliver  txKind = iota + 1 // has changes after filtering: handed to Next
+	txEcho                       // committed under a pgduet origin of this pair: dropped
+	txFiltered                   // every change was dropped (filter or pgduet's own tables)
+)
+
+// committed is a transaction the decoder finished at its Commit message.
+type committed struct {
+	kind     txKind
+	tx       *change.Tx // Changes is empty unless kind == txDeliver
+	origin   string     // the Origin message's name, "" when local
+	filtered int        // changes the Filter dropped
+	internal int        // changes to tables in schema pgduet
+}
+
+// decoder turns pgoutput protocol-1 messages into whole transactions. It holds
+// the relation cache and the transaction being assembled. Run's goroutine owns
+// it; it does no I/O.
+type decoder struct {
+	echoPrefix string
+	filter     Filter
+	log        *slog.Logger
+	rels       map[uint32]*change.Relation
+	cur        *committed // between Begin and Commit; nil outside a transaction
+}
+
+func newDecoder(echoPrefix string, filter Filter, log *slog.Logger) *decoder {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &decoder{echoPrefix: echoPrefix, filter: filter, log: log, rels: map[uint32]*change.Relation{}}
+}
+
+// inTx reports whether a Begin has been decoded without its Commit.
+func (d *decoder) inTx() bool { return d.cur != nil }
+
+// decode handles one pgoutput message (XLogData.WALData). It returns the
+// transaction when the message is its Commit, else nil.
+//
+// Nothing it returns refers to data: pglogrepl copies tuple values (TupleData.Decode
+// allocates Data) and names (string conversions), and the one message type that
+// would alias the buffer (LogicalDecodingMessage.Content) is refused. A test
+// overwrites the buffer after decoding to keep that true.
+//
+// The cases, in the order pgoutput sends them for a transaction:
+//
+//	Begin     start a transaction (error if one is open)
+//	Origin    the transaction was committed under a replication origin; a pgduet
+//	          origin of this pair marks it an echo: everything in it is dropped
+//	Relation  (anywhere) a new *change.Relation replaces the cached one
+//	Type      (anywhere) ignored: values travel as text, types by name on the peer
+//	Insert, Update, Delete, Truncate
+//	          a change: dropped when it is an echo, a pgduet table or rejected by
+//	          the filter (counted), else appended
+//	Commit    end the transaction; must match the Begin's LSN
+//
+// Anything else (Message, streaming, two-phase, unknown types) is an error: none of
+// it is enabled, so it means the stream is not what capture asked for.
+func (d *decoder) decode(data []byte) (*committed, error) {
+	if len(data) == 0 {
+		return nil, errors.New("empty pgoutput message")
+	}
+	typ := pglogrepl.MessageType(data[0])
+	switch typ {
+	case pglogrepl.MessageTypeBegin, pglogrepl.MessageTypeCommit, pglogrepl.MessageTypeOrigin,
+		pglogrepl.MessageTypeRelation, pglogrepl.MessageTypeType:
+	case pglogrepl.MessageTypeInsert, pglogrepl.MessageTypeUpdate, pglogrepl.MessageTypeDelete, pglogrepl.MessageTypeTruncate:
+		if d.cur == nil {
+			return nil, fmt.Errorf("pgoutput %s message outside a transaction", typ)
+		}
+		if d.cur.kind == txEcho {
+			return nil, nil // not even decoded: the whole transaction is dropped
+		}
+	case pglogrepl.MessageTypeMessage:
+		return nil, errors.New("unexpected pgoutput Message ('M'): capture does not enable messages")
+	case pglogrepl.MessageTypeStreamStart, pglogrepl.MessageTypeStreamStop,
+		pglogrepl.MessageTypeStreamCommit, pglogrepl.MessageTypeStreamAbort:
+		return nil, fmt.Errorf("unexpected pgoutput %s message (%q): capture does not enable streaming", typ, rune(typ))
+	default:
+		return nil, fmt.Errorf("unexpected pgoutput message type %q (0x%02x)", rune(typ), byte(typ))
+	}
+
+	msg, err := parse(data)
+	if err != nil {
+		return nil, err
+	}
+	switch m := msg.(type) {
+	case *pglogrepl.BeginMessage:
+		if d.cur != nil {
+			return nil, fmt.Errorf("pgoutput Begin (xid %d) inside transaction xid %d", m.Xid, d.cur.tx.Xid)
+		}
+		d.cur = &committed{kind: txDeliver, tx: &change.Tx{Xid: m.Xid, CommitLSN: m.FinalLSN, CommitTime: m.CommitTime}}
+
+	case *pglogrepl.OriginMessage:
+		if d.cur == nil {
+			return nil, fmt.Errorf("pgoutput Origin %q outside a transaction", m.Name)
+		}
+		d.cur.origin = m.Name
+		if strings.HasPrefix(m.Name, d.echoPrefix) {
+			d.cur.kind = txEcho
+			d.cur.tx.Changes = nil
+		}
+
+	case *pglogrepl.RelationMessage:
+		rel := newRelation(m)
+		d.rels[m.RelationID] = rel
+		d.log.Debug("relation", "table", rel.Table.String(), "columns", len(rel.Columns), "identity", string(rune(rel.Identity)))
+
+	case *pglogrepl.TypeMessage:
+
+	case *pglogrepl.InsertMessage:
+		rel, keep, err := d.relation(m.RelationID, change.Insert)
+		if err != nil || !keep {
+			return nil, err
+		}
+		c := change.Change{Op: change.Insert, Rel: rel}
+		if c.New, err = values(rel, m.Tuple); err != nil {
+			return nil, fmt.Errorf("insert into %s: %w", rel.Table, err)
+		}
+		d.cur.tx.Changes = append(d.cur.tx.Changes, c)
+
+	case *pglogrepl.UpdateMessage:
+		rel, keep, err := d.relation(m.RelationID, change.Update)
+		if err != nil || !keep {
+			return nil, err
+		}
+		c := change.Change{Op: change.Update, Rel: rel}
+		if c.New, err = values(rel, m.NewTuple); err != nil {
+			return nil, fmt.Errorf("update of %s: new row: %w", rel.Table, err)
+		}
+		if c.Old, c.OldIsKey, err = oldValues(rel, m.OldTupleType, m.OldTuple); err != nil {
+			return nil, fmt.Errorf("update of %s: old row: %w", rel.Table, err)
+		}
+		d.cur.tx.Changes = append(d.cur.tx.Changes, c)
+
+	case *pglogrepl.DeleteMessage:
+		rel, keep, err := d.relation(m.RelationID, change.Delete)
+		if err != nil || !keep {
+			return nil, err
+		}
+		c := change.Change{Op: change.Delete, Rel: rel}
+		if c.Old, c.OldIsKey, err = oldValues(rel, m.OldTupleType, m.OldTuple); err != nil {
+			return nil, fmt.Errorf("delete from %s: %w", rel.Table, err)
+		}
+		if c.Old == nil {
+			return nil, fmt.Errorf("delete from %s: no old row", rel.Table)
+		}
+		d.cur.tx.Changes = append(d.cur.tx.Changes, c)
+
+	case *pglogrepl.TruncateMessage:
+		c := change.Change{
+			Op:              change.Truncate,
+			Cascade:         m.Option&pglogrepl.TruncateOptionCascade != 0,
+			RestartIdentity: m.Option&pglogrepl.TruncateOptionRestartIdentity != 0,
+		}
+		for _, id := range m.RelationIDs {
+			rel, keep, err := d.relation(id, change.Truncate)
+			if err != nil {
+				return nil, err
+			}
+			if keep {
+				c.Rels = append(c.Rels, rel)
+			}
+		}
+		if len(c.Rels) > 0 {
+			d.cur.tx.Changes = append(d.cur.tx.Changes, c)
+		}
+
+	case *pglogrepl.CommitMessage:
+		cur := d.cur
+		if cur == nil {
+			return nil, fmt.Errorf("pgoutput Commit %s outside a transaction", m.CommitLSN)
+		}
+		if m.CommitLSN != cur.tx.CommitLSN {
+			return nil, fmt.Errorf("pgoutput Commit LSN %s does not match its Begin's %s (xid %d)", m.CommitLSN, cur.tx.CommitLSN, cur.tx.Xid)
+		}
+		d.cur = nil
+		cur.tx.EndLSN = m.TransactionEndLSN // never XLogData.WALStart: it is 0/0 for some messages
+		cur.tx.CommitTime = m.CommitTime
+		if cur.kind == txDeliver && len(cur.tx.Changes) == 0 {
+			cur.kind = txFiltered
+		}
+		return cur, nil
+
+	default:
+		return nil, fmt.Errorf("unexpected pgoutput message %T", msg)
+	}
+	return nil, nil
+}
+
+// parse wraps pglogrepl.Parse, turning its panics on truncated input (it indexes
+// without bounds checks) into errors.
+func parse(data []byte) (msg pglogrepl.Message, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			msg, err = nil, fmt.Errorf("malformed pgoutput %s message (%d bytes): %v", pglogrepl.MessageType(data[0]), len(data), r)
+		}
+	}()
+	msg, err = pglogrepl.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("decode pgoutput %s message: %w", pglogrepl.MessageType(data[0]), err)
+	}
+	return msg, nil
+}
+
+// relation looks up the relation of a change and decides whether the change is
+// kept: changes to pgduet's own tables and changes the filter rejects are
+// dropped and counted.
+func (d *decoder) relation(id uint32, op change.Op) (*change.Relation, bool, error) {
+	rel, ok := d.rels[id]
+	if !ok {
+		return nil, false, fmt.Errorf("pgoutput %s for relation %d that no Relation message described", op, id)
+	}
+	switch {
+	case rel.Table.Schema == internalSchema:
+		d.cur.internal++
+		return rel, false, nil
+	case d.filter != nil && !d.filter(rel.Table, op):
+		d.cur.filtered++
+		return rel, false, nil
+	}
+	return rel, true, nil
+}
+
+// newRelation makes a new Relation from a Relation message. It never updates one
+// already handed out: a pointer stands for one version of the table's shape.
+func newRelation(m *pglogrepl.RelationMessage) *change.Relation {
+	rel := &change.Relation{
+		ID:       m.RelationID,
+		Table:    change.TableRef{Schema: m.Namespace, Name: m.RelationName},
+		Identity: m.ReplicaIdentity,
+		Columns:  make([]change.Column, len(m.Columns)),
+	}
+	for i, col := range m.Columns {
+		rel.Columns[i] = change.Column{
+			Name:    col.Name,
+			TypeOID: col.DataType,
+			TypeMod: col.TypeModifier,
+			Key:     col.Flags&1 != 0,
+		}
+	}
+	return rel
+}
+
+// values converts a tuple: 'n' NULL, 'u' unchanged TOAST (not sent), 't' text.
+func values(rel *change.Relation, t *pglogrepl.TupleData) ([]change.Value, error) {
+	if t == nil {
+		return nil, errors.New("no tuple")
+	}
+	if len(t.Columns) != len(rel.Columns) {
+		return nil, fmt.Errorf("tuple has %d columns, its Relation message %d", len(t.Columns), len(rel.Columns))
+	}
+	out := make([]change.Value, len(t.Columns))
+	for i, col := range t.Columns {
+		switch col.DataType {
+		case pglogrepl.TupleDataTypeNull:
+			out[i] = change.Value{Kind: change.Null}
+		case pglogrepl.TupleDataTypeToast:
+			out[i] = change.Value{Kind: change.Unchanged}
+		case pglogrepl.TupleDataTypeText:
+			out[i] = change.Value{Kind: change.Text, Data: col.Data} // already a copy (TupleData.Decode)
+		default:
+			return nil, fmt.Errorf("column %s: unexpected tuple data kind %q (binary is not enabled)", rel.Columns[i].Name, rune(col.DataType))
+		}
+	}
+	return out, nil
+}
+
+// oldValues converts the old tuple of an Update or Delete: 'K' is the replica
+// identity key (other columns NULL), 'O' the whole old row (REPLICA IDENTITY
+// FULL), none (Update only) nil.
+func oldValues(rel *change.Relation, kind uint8, t *pglogrepl.TupleData) (vals []change.Value, isKey bool, err error) {
+	switch kind {
+	case 0:
+		return nil, false, nil
+	case pglogrepl.UpdateMessageTupleTypeKey:
+		vals, err = values(rel, t)
+		return vals, true, err
+	case pglogrepl.UpdateMessageTupleTypeOld:
+		vals, err = values(rel, t)
+		return vals, false, err
+	}
+	return nil, false, fmt.Errorf("unexpected old tuple kind %q", rune(kind))
+}

@@ -1,0 +1,415 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgduet/pgduet/agent/change"
+)
+
+// slotActiveRetries bounds the retries of START_REPLICATION while the slot is
+// still "active for PID n" (55006), typically the walsender of the previous
+// session still exiting; the back-off doubles from slotActiveBackoff.
+const (
+	slotActiveRetries = 5
+	slotActiveBackoff = 100 * time.Millisecond
+)
+
+// Run owns the replication connection for one session. It starts the slot at
+// start (the server starts at the later of start and the slot's
+// confirmed_flush_lsn), decodes the stream and hands whole committed
+// transactions to Next, and reports the flush position Ack allows. A heartbeat
+// runs beside it while it runs.
+//
+// It returns nil when ctx ends, and an error wrapped with its context when the
+// connection is lost, the server ends the stream, or the stream holds anything
+// unexpected. Either way Next then returns that error (or ErrStopped). Run may be
+// called once per Capture.
+func (c *Capture) Run(ctx context.Context, start change.LSN) (err error) {
+	if !c.started.CompareAndSwap(false, true) {
+		return c.errorf("Run called twice: make a new Capture for every session")
+	}
+	defer func() {
+		c.mu.Lock()
+		c.runErr = err
+		c.mu.Unlock()
+		close(c.done)
+	}()
+	if err := checkName("pair", c.cfg.Pair); err != nil {
+		return c.errorf("%w", err)
+	}
+	if err := checkName("node", c.cfg.Node); err != nil {
+		return c.errorf("%w", err)
+	}
+
+	conn, interval, err := c.startStream(ctx, start)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	c.log.Info("capture started", "slot", c.slot, "publication", c.pub, "lsn", start, "status_interval", interval)
+
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.heartbeat(ctx)
+	}()
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+
+	err = c.stream(ctx, conn, interval)
+	if ctx.Err() != nil {
+		// A clean stop: tell the server the last confirmable position (acks may
+		// have arrived since the last update), then hang up.
+		_ = c.sendStatus(conn)
+		closeQuietly(conn)
+		c.log.Info("capture stopped", "lsn", c.Stats().ConfirmedLSN)
+		return nil
+	}
+	closeQuietly(conn)
+	c.log.Info("capture ended", "err", err)
+	return err
+}
+
+// startStream connects, reads wal_sender_timeout, and starts replication,
+// retrying while the slot is still held by a previous session's walsender.
+func (c *Capture) startStream(ctx context.Context, start change.LSN) (*pgconn.PgConn, time.Duration, error) {
+	args := []string{
+		"proto_version '1'",
+		// Double quotes keep the name exact (publication_names is split like an
+		// identifier list); names are checked to be [a-z0-9_].
+		fmt.Sprintf(`publication_names '"%s"'`, c.pub),
+	}
+	backoff := slotActiveBackoff
+	for attempt := 0; ; attempt++ {
+		conn, err := ConnectReplication(ctx, c.cfg.ConnString)
+		if err != nil {
+			return nil, 0, c.errorf("connect for replication: %w", err)
+		}
+		interval := c.cfg.StatusInterval
+		if t, err := walSenderTimeout(ctx, conn); err != nil {
+			closeQuietly(conn)
+			return nil, 0, c.errorf("read wal_sender_timeout: %w", err)
+		} else if t > 0 && t/3 < interval {
+			interval = t / 3
+		}
+		err = pglogrepl.StartReplication(ctx, conn, c.slot, start, pglogrepl.StartReplicationOptions{
+			Mode:       pglogrepl.LogicalReplication,
+			PluginArgs: args,
+		})
+		if err == nil {
+			return conn, interval, nil
+		}
+		closeQuietly(conn)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "55006" && attempt < slotActiveRetries {
+			c.log.Info("slot still active, retrying", "slot", c.slot, "err", pgErr.Message, "backoff", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, 0, ctx.Err()
+			case <-t.C:
+			}
+			backoff *= 2
+			continue
+		}
+		return nil, 0, c.errorf("start replication of slot %s at %s: %w", c.slot, start, err)
+	}
+}
+
+// walSenderTimeout reads the server's wal_sender_timeout (0: disabled).
+func walSenderTimeout(ctx context.Context, conn *pgconn.PgConn) (time.Duration, error) {
+	res, err := conn.Exec(ctx, "SHOW wal_sender_timeout").ReadAll()
+	if err != nil {
+		return 0, err
+	}
+	if len(res) != 1 || len(res[0].Rows) != 1 || len(res[0].Rows[0]) != 1 {
+		return 0, errors.New("unexpected result shape")
+	}
+	return parseGUCDuration(string(res[0].Rows[0][0]))
+}
+
+// parseGUCDuration parses a time setting as SHOW prints it ("60s", "2min",
+// "500ms", "0"); a bare number is milliseconds, the unit of wal_sender_timeout.
+func parseGUCDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	i := 0
+	for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '-') {
+		i++
+	}
+	n, err := strconv.ParseInt(s[:i], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("time setting %q: %w", s, err)
+	}
+	units := map[string]time.Duration{
+		"": time.Millisecond, "us": time.Microsecond, "ms": time.Millisecond, "s": time.Second,
+		"min": time.Minute, "h": time.Hour, "d": 24 * time.Hour,
+	}
+	u, ok := units[strings.TrimSpace(s[i:])]
+	if !ok {
+		return 0, fmt.Errorf("time setting %q: unknown unit", s)
+	}
+	return time.Duration(n) * u, nil
+}
+
+// stream is the receive loop. One goroutine owns the connection and, on every
+// turn:
+//
+//  1. hands the decoded transaction it holds (if any) to Next's channel when
+//     there is room;
+//  2. schedules a status update feedbackDelay after the confirmable position
+//     moved (Ack, echo, filtered transaction, keepalive) and sends one when due
+//     (also every interval, and at once when the server asks for a reply);
+//  3. while it still holds a transaction the channel has no room for
+//     (back-pressure), stops reading the socket and waits for room, an Ack, the
+//     next status time or ctx: status updates keep flowing, so the server's
+//     wal_sender_timeout never fires however long the consumer takes;
+//  4. otherwise receives one message with the next status time as deadline
+//     (an Ack interrupts it) and handles it:
+//     - XLogData: decode; a Commit yields a transaction to deliver, or a
+//     position-only entry (echo, filtered);
+//     - keepalive: record ServerWALEnd (position-only when between
+//     transactions); reply at once if asked;
+//     - ErrorResponse, CopyDone, anything else: end the session with an error.
+func (c *Capture) stream(ctx context.Context, conn *pgconn.PgConn, interval time.Duration) error {
+	d := newDecoder(c.echoPrefix, c.cfg.Filter, c.log)
+	var hold *change.Tx // decoded, not yet in the channel
+	nextStatus := time.Now().Add(interval)
+	for {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if hold != nil {
+			select {
+			case c.out <- hold:
+				hold = nil
+			default:
+			}
+		}
+		if c.confirmableMoved() {
+			nextStatus = minTime(nextStatus, time.Now().Add(feedbackDelay))
+		}
+		if !time.Now().Before(nextStatus) {
+			if err := c.sendStatus(conn); err != nil {
+				return c.errorf("send standby status: %w", err)
+			}
+			nextStatus = time.Now().Add(interval)
+		}
+
+		if hold != nil {
+			t := time.NewTimer(time.Until(nextStatus))
+			select {
+			case c.out <- hold:
+				hold = nil
+			case <-c.wake:
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			t.Stop()
+			continue
+		}
+
+		msg, err := c.receive(ctx, conn, nextStatus)
+		if err != nil {
+			return err
+		}
+		if msg == nil {
+			continue // deadline or Ack: go round
+		}
+		switch msg := msg.(type) {
+		case *pgproto3.CopyData:
+			if len(msg.Data) == 0 {
+				return c.errorf("receive: empty CopyData message")
+			}
+			switch msg.Data[0] {
+			case pglogrepl.PrimaryKeepaliveMessageByteID:
+				pkm, err := pglogrepl.ParsePrimaryKeepaliveMessage(msg.Data[1:])
+				if err != nil {
+					return c.errorf("receive: keepalive: %w", err)
+				}
+				c.keepalive(pkm.ServerWALEnd, d.inTx())
+				if pkm.ReplyRequested {
+					nextStatus = time.Now()
+				}
+			case pglogrepl.XLogDataByteID:
+				xld, err := pglogrepl.ParseXLogData(msg.Data[1:])
+				if err != nil {
+					return c.errorf("receive: XLogData: %w", err)
+				}
+				res, err := d.decode(xld.WALData)
+				if err != nil {
+					return c.errorf("decode at %s: %w", xld.WALStart, err)
+				}
+				if res != nil {
+					if err := c.committed(res); err != nil {
+						return err
+					}
+					if res.kind == txDeliver {
+						hold = res.tx
+					}
+				}
+			default:
+				return c.errorf("receive: unexpected replication message type %q", rune(msg.Data[0]))
+			}
+		case *pgproto3.ErrorResponse:
+			return c.errorf("receive: %w", pgconn.ErrorResponseToPgError(msg))
+		case *pgproto3.CopyDone:
+			return c.errorf("receive: the server ended the replication stream (CopyDone)")
+		case *pgproto3.NoticeResponse, *pgproto3.ParameterStatus:
+			// Delivered to pgconn's handlers; nothing for the stream.
+		default:
+			return c.errorf("receive: unexpected protocol message %T", msg)
+		}
+	}
+}
+
+// receive reads one message, giving up at deadline or when Ack interrupts it; it
+// returns (nil, nil) then. A receive interrupted by its deadline leaves the
+// connection usable: pgconn keeps a partly read message and resumes it.
+func (c *Capture) receive(ctx context.Context, conn *pgconn.PgConn, deadline time.Time) (pgproto3.BackendMessage, error) {
+	rctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	c.mu.Lock()
+	select {
+	case <-c.wake:
+		c.mu.Unlock()
+		return nil, nil
+	default:
+	}
+	c.recvCancel = cancel
+	c.mu.Unlock()
+
+	msg, err := conn.ReceiveMessage(rctx)
+
+	c.mu.Lock()
+	c.recvCancel = nil
+	c.mu.Unlock()
+	switch {
+	case err == nil:
+		return msg, nil
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case pgconn.Timeout(err) || errors.Is(err, context.Canceled):
+		return nil, nil
+	}
+	return nil, c.errorf("receive: %w", err)
+}
+
+// committed records a finished transaction's position and counters.
+func (c *Capture) committed(res *committed) error {
+	tx := res.tx
+	c.mu.Lock()
+	c.received = max(c.received, tx.EndLSN)
+	c.stats.ReceivedLSN = c.received
+	c.stats.ChangesFiltered += uint64(res.filtered)
+	c.stats.ChangesInternal += uint64(res.internal)
+	var err error
+	switch res.kind {
+	case txDeliver:
+		err = c.q.pending(tx.EndLSN)
+		c.stats.LastCommitTime = tx.CommitTime
+	case txEcho:
+		c.q.free(tx.EndLSN)
+		c.stats.TxEcho++
+	case txFiltered:
+		c.q.free(tx.EndLSN)
+		c.stats.TxFiltered++
+		c.stats.LastCommitTime = tx.CommitTime
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return c.errorf("tx %s (xid %d): %w", tx.EndLSN, tx.Xid, err)
+	}
+
+	log := c.log.With("lsn", tx.EndLSN, "xid", tx.Xid)
+	switch res.kind {
+	case txDeliver:
+		log.Debug("tx captured", "changes", len(tx.Changes), "filtered", res.filtered, "internal", res.internal, "origin", res.origin)
+	case txEcho:
+		log.Debug("tx dropped: echo", "origin", res.origin)
+	case txFiltered:
+		log.Debug("tx dropped: no change left after filtering", "filtered", res.filtered, "internal", res.internal)
+	}
+	return nil
+}
+
+// keepalive records a keepalive's server WAL end. Between transactions it is a
+// position-only entry: everything before it has been received (see flushQueue).
+func (c *Capture) keepalive(walEnd change.LSN, inTx bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stats.ServerWALEnd = max(c.stats.ServerWALEnd, walEnd)
+	if !inTx {
+		c.received = max(c.received, walEnd)
+		c.stats.ReceivedLSN = c.received
+		c.q.free(walEnd)
+	}
+}
+
+// confirmableMoved reports whether the slot has not yet been told the
+// confirmable position.
+func (c *Capture) confirmableMoved() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.q.advance() > c.sentFlush
+}
+
+// sendStatus sends a standby status update with the confirmable position as
+// flush and apply and the received position as write.
+func (c *Capture) sendStatus(conn *pgconn.PgConn) error {
+	c.mu.Lock()
+	flush := c.q.advance()
+	write := c.received
+	c.mu.Unlock()
+	if err := pglogrepl.SendStandbyStatusUpdate(context.Background(), conn, standbyStatus(write, flush, time.Now())); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	moved := flush > c.sentFlush
+	c.sentFlush = flush
+	c.stats.ConfirmedLSN = flush
+	c.mu.Unlock()
+	if moved {
+		c.log.Debug("confirmed", "lsn", flush)
+	}
+	return nil
+}
+
+// standbyStatus builds the update with every position set explicitly. pglogrepl
+// replaces a zero flush or apply position with the write position, which would
+// claim as flushed what was merely received; so while nothing is confirmable
+// (flush 0) write is reported as 0 too, which the server ignores.
+func standbyStatus(write, flush change.LSN, now time.Time) pglogrepl.StandbyStatusUpdate {
+	if flush == 0 {
+		write = 0
+	}
+	return pglogrepl.StandbyStatusUpdate{
+		WALWritePosition: max(write, flush),
+		WALFlushPosition: flush,
+		WALApplyPosition: flush,
+		ClientTime:       now,
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
