@@ -1,0 +1,390 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pgduet/pgduet/agent/capture"
+	"github.com/pgduet/pgduet/agent/change"
+	"github.com/pgduet/pgduet/agent/transport"
+	"github.com/pgduet/pgduet/policies"
+	pgsql "github.com/pgduet/pgduet/sql"
+)
+
+// Options tune an agent beyond the config. The zero value is production's.
+type Options struct {
+	Logger *slog.Logger
+	// BackoffMin and BackoffMax bound the supervisor's retry delay (defaults 500ms and 30s).
+	BackoffMin, BackoffMax time.Duration
+	// StatusInterval and HeartbeatInterval are passed to capture (defaults 10s).
+	StatusInterval, HeartbeatInterval time.Duration
+	// Knobs are test injection points; production leaves them nil.
+	Knobs Knobs
+}
+
+// Knobs let tests reach the moments that matter for the guarantees.
+type Knobs struct {
+	// AfterApplyCommit runs on the receiving side after a transaction and its origin
+	// progress committed locally and before the ack is sent. An error returned here
+	// ends the session without the ack, as a crash at that moment would.
+	AfterApplyCommit func(tx *change.Tx) error
+	// ListenAddr, when set, overrides agent.listen (tests bind port 0).
+	ListenAddr string
+	// Listening receives the bound peer-facing address once the server listens.
+	Listening func(net.Addr)
+}
+
+// Agent is one node's agent. New validates and prepares; Run does all the I/O.
+type Agent struct {
+	cfg        *policies.Config
+	node, peer *policies.Node
+	opts       Options
+	log        *slog.Logger
+	connString string
+	digest     string
+	serverTLS  *tls.Config
+	clientTLS  *tls.Config
+	filter     *selectionFilter
+
+	out, in *direction
+
+	inMu   sync.Mutex
+	inSess *inSession // the inbound session holding the origin, if any
+
+	ready       chan struct{}                   // closed once the local database is set up
+	cur         atomic.Pointer[capture.Capture] // the outbound session's capture, for status
+	retainedWAL atomic.Int64                    // bytes the local slot retains (monitor)
+}
+
+// New prepares the agent for the named node. It does no I/O beyond reading TLS
+// files; every error names the node and what to fix.
+func New(cfg *policies.Config, nodeName string, opts Options) (*Agent, error) {
+	node, err := cfg.Node(nodeName)
+	if err != nil {
+		return nil, err
+	}
+	peer := cfg.Peer(node.Name)
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.BackoffMin == 0 {
+		opts.BackoffMin = 500 * time.Millisecond
+	}
+	if opts.BackoffMax == 0 {
+		opts.BackoffMax = 30 * time.Second
+	}
+	log := opts.Logger.With("node", node.Name, "peer", peer.Name)
+	cs, err := node.Database.ConnString()
+	if err != nil {
+		return nil, fmt.Errorf("node %s: database: %w", node.Name, err)
+	}
+	a := &Agent{
+		cfg:        cfg,
+		node:       node,
+		peer:       peer,
+		opts:       opts,
+		log:        log,
+		connString: cs,
+		digest:     cfg.Digest(),
+		ready:      make(chan struct{}),
+		out:        newDirection(node.Name, peer.Name, "send", log),
+		in:         newDirection(peer.Name, node.Name, "receive", log),
+	}
+	a.filter = newSelectionFilter(cfg, log)
+	if !node.Agent.Insecure {
+		t := node.Agent.TLS
+		if a.serverTLS, err = transport.ServerTLS(t.CAFile, t.CertFile, t.KeyFile, peer.Name); err != nil {
+			return nil, fmt.Errorf("node %s: agent tls: %w", node.Name, err)
+		}
+		host, _, err := net.SplitHostPort(peer.Agent.Address)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: peer %s agent address %q: %w", node.Name, peer.Name, peer.Agent.Address, err)
+		}
+		if a.clientTLS, err = transport.ClientTLS(t.CAFile, t.CertFile, t.KeyFile, host); err != nil {
+			return nil, fmt.Errorf("node %s: agent tls: %w", node.Name, err)
+		}
+	}
+	return a, nil
+}
+
+// Run sets up the local database (idempotently), then serves the inbound
+// direction and runs the outbound one until ctx ends. It returns an error only
+// when the local database cannot be set up (after retrying connection errors
+// within retry.connection) or the peer-facing port cannot be bound; failures of
+// a direction later on are kept in its state (Status) and retried as the config
+// says, while the other direction goes on.
+func (a *Agent) Run(ctx context.Context) error {
+	a.log.Info("agent starting", "database", a.node.Database.Redacted(), "listen", a.listenAddr(), "peer_address", a.peer.Agent.Address, "config_digest", a.digest)
+	if err := a.setupLocal(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	srv := transport.NewServer(transport.ServerConfig{
+		Listen: a.listenAddr(),
+		TLS:    a.serverTLS,
+		Pair:   a.cfg.Pair.Name,
+		Node:   a.node.Name,
+		Peer:   a.peer.Name,
+		Digest: a.digest,
+		Logger: a.log,
+	}, a)
+	if err := srv.Listen(); err != nil {
+		return fmt.Errorf("node %s: listen for peer %s on %s: %w", a.node.Name, a.peer.Name, a.listenAddr(), err)
+	}
+	if a.opts.Knobs.Listening != nil {
+		a.opts.Knobs.Listening(srv.Addr())
+	}
+	close(a.ready)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Serve(gctx) })
+	g.Go(func() error {
+		a.supervise(gctx, a.out, a.sendSession)
+		return nil
+	})
+	g.Go(func() error {
+		a.monitor(gctx)
+		return nil
+	})
+	err := g.Wait()
+	a.closeInbound()
+	a.log.Info("agent stopped")
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// Ready is closed once Run has set up the local database (schema, publication,
+// slot: from then on every local commit is captured) and listens for the peer.
+func (a *Agent) Ready() <-chan struct{} { return a.ready }
+
+func (a *Agent) listenAddr() string {
+	if a.opts.Knobs.ListenAddr != "" {
+		return a.opts.Knobs.ListenAddr
+	}
+	return a.node.Agent.Listen
+}
+
+// setupLocal installs pgduet's schema, publication and slot on the local
+// database, retrying connection errors within retry.connection.
+func (a *Agent) setupLocal(ctx context.Context) error {
+	b := backoff{min: a.opts.BackoffMin, max: a.opts.BackoffMax}
+	start := time.Now()
+	for {
+		err := a.setupOnce(ctx)
+		if err == nil {
+			return nil
+		}
+		err = fmt.Errorf("node %s: database %s: %w", a.node.Name, a.node.Database.Redacted(), err)
+		if ctx.Err() != nil {
+			return err
+		}
+		if classify(err) != classConnection || time.Since(start) >= a.cfg.Retry.Connection {
+			return err
+		}
+		a.log.Warn("database setup failed; retrying", "err", err, "retry_window", a.cfg.Retry.Connection)
+		t := time.NewTimer(b.next())
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+func (a *Agent) setupOnce(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(cctx, a.connString)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := pgsql.Install(ctx, conn); err != nil {
+		return err
+	}
+	if err := capture.Setup(ctx, conn, a.connString, a.cfg.Pair.Name, a.node.Name,
+		a.cfg.PublicationSchemas(), a.cfg.PublicationTables()); err != nil {
+		return err
+	}
+	return nil
+}
+
+// sendSession is one outbound session: dial the peer, learn where to resume,
+// stream captured transactions, and feed the peer's acks back to capture.
+func (a *Agent) sendSession(ctx context.Context) (bool, error) {
+	stream, err := transport.Dial(ctx, transport.ClientConfig{
+		Address: a.peer.Agent.Address,
+		TLS:     a.clientTLS,
+		Hello:   transport.Hello{Pair: a.cfg.Pair.Name, From: a.node.Name, To: a.peer.Name, Digest: a.digest},
+		Logger:  a.log,
+	})
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", a.out.name, err)
+	}
+	defer stream.Close()
+	resume := stream.Resume()
+	a.log.Info("peer accepted stream", "direction", a.out.name, "resume_lsn", resume)
+	c := capture.New(capture.Config{
+		ConnString:        a.connString,
+		Pair:              a.cfg.Pair.Name,
+		Node:              a.node.Name,
+		Filter:            a.filter.keep,
+		StatusInterval:    a.opts.StatusInterval,
+		HeartbeatInterval: a.opts.HeartbeatInterval,
+		Logger:            a.log,
+	})
+	a.cur.Store(c)
+	a.out.setState(StateRunning, nil)
+	inflight := make(chan *change.Tx, 1<<16) // sent, not yet acked; bounded by the stream's window
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return c.Run(gctx, resume) })
+	g.Go(func() error {
+		<-gctx.Done()
+		stream.Close()
+		return nil
+	})
+	g.Go(func() error {
+		for {
+			tx, err := c.Next(gctx)
+			if err != nil {
+				return err
+			}
+			if err := stream.Send(gctx, tx); err != nil {
+				return err
+			}
+			select {
+			case inflight <- tx:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+	})
+	g.Go(func() error {
+		// Acks name end LSNs of sent transactions, in order (possibly several at
+		// once): count every transaction up to the acked one.
+		done := resume
+		for lsn := range stream.Acks() {
+			c.Ack(lsn)
+			for done < lsn {
+				select {
+				case tx := <-inflight:
+					a.out.done(tx)
+					done = tx.EndLSN
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+		}
+		if err := stream.Err(); err != nil {
+			return err
+		}
+		return errors.New("peer closed the stream")
+	})
+	err = g.Wait()
+	if ctx.Err() != nil {
+		return true, nil
+	}
+	return true, fmt.Errorf("%s: %w", a.out.name, err)
+}
+
+// Status reports both directions.
+func (a *Agent) Status() Status {
+	out, in := a.out.status(), a.in.status()
+	if c := a.cur.Load(); c != nil {
+		st := c.Stats()
+		out.Skipped = int64(st.ChangesFiltered)
+		if st.ServerWALEnd > st.ConfirmedLSN {
+			out.LagBytes = int64(st.ServerWALEnd - st.ConfirmedLSN)
+		}
+		if st.LastCommitTime.After(out.LastCommit) && !out.LastCommit.IsZero() {
+			out.LagSeconds = time.Since(out.LastCommit).Seconds()
+		}
+	}
+	out.RetainedWAL = a.retainedWAL.Load()
+	a.inMu.Lock()
+	if a.inSess != nil {
+		in.DeleteMissing = int64(a.inSess.ap.Stats().DeleteMissing)
+	}
+	a.inMu.Unlock()
+	return Status{
+		Pair:       a.cfg.Pair.Name,
+		Node:       a.node.Name,
+		Digest:     a.digest,
+		Directions: []DirectionStatus{out, in},
+	}
+}
+
+// monitor refreshes what status needs from the database and cannot get from the
+// stages: the WAL the local slot retains (SPEC §6.8).
+func (a *Agent) monitor(ctx context.Context) {
+	interval := a.opts.StatusInterval
+	if interval == 0 {
+		interval = 10 * time.Second
+	}
+	slot := "pgduet_" + a.cfg.Pair.Name + "_" + a.node.Name
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var conn *pgx.Conn
+	defer func() {
+		if conn != nil {
+			conn.Close(context.Background())
+		}
+	}()
+	for {
+		if conn == nil || conn.IsClosed() {
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			conn, _ = pgx.Connect(cctx, a.connString)
+			cancel()
+		}
+		if conn != nil {
+			var n *int64
+			qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := conn.QueryRow(qctx, `SELECT (pg_current_wal_lsn() - restart_lsn)::bigint FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&n)
+			cancel()
+			if err == nil && n != nil {
+				a.retainedWAL.Store(*n)
+			} else if err != nil && ctx.Err() == nil {
+				a.log.Debug("monitor: read slot", "err", err)
+				conn.Close(context.Background())
+				conn = nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Status is what `pgduet status` and /status report.
+type Status struct {
+	Pair       string            `json:"pair"`
+	Node       string            `json:"node"`
+	Digest     string            `json:"config_digest"`
+	Directions []DirectionStatus `json:"directions"`
+}
+
+// Failed returns the error of a failed direction, if any.
+func (a *Agent) Failed() error {
+	for _, d := range []*direction{a.out, a.in} {
+		if err, failed := d.failedErr(); failed {
+			return fmt.Errorf("direction %s failed: %w", d.name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,143 @@
+package agent
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/pgduet/pgduet/agent/change"
+)
+
+// State is a direction's lifecycle state, as `pgduet status` shows it.
+type State string
+
+const (
+	StateInitializing State = "initializing"
+	StateRunning      State = "running"
+	StateRetrying     State = "retrying"
+	StateFailed       State = "failed"
+)
+
+// direction holds one direction's state and counters. Stages report into it; the
+// admin endpoint and the supervisor read it.
+type direction struct {
+	name string // "east→west"
+	role string // "send" (this node's changes) or "receive" (the peer's)
+	log  *slog.Logger
+
+	mu           sync.Mutex
+	state        State
+	since        time.Time
+	lastErr      error
+	retryingFrom time.Time // first failure of the current retry streak; zero when healthy
+	txs          int64
+	changes      int64
+	lastLSN      change.LSN // last acked (send) or applied (receive) end LSN
+	lastCommit   time.Time  // source commit time of that transaction
+}
+
+func newDirection(from, to, role string, log *slog.Logger) *direction {
+	name := from + "→" + to
+	return &direction{
+		name:  name,
+		role:  role,
+		log:   log.With("direction", name),
+		state: StateInitializing,
+		since: time.Now(),
+	}
+}
+
+// setState records a state change and logs it: Info for progress, Warn while
+// retrying, Error when the direction fails.
+func (d *direction) setState(s State, err error) {
+	d.mu.Lock()
+	prev := d.state
+	if s != prev {
+		d.state, d.since = s, time.Now()
+	}
+	if err != nil {
+		d.lastErr = err
+	}
+	if s == StateRunning {
+		d.retryingFrom = time.Time{}
+	}
+	d.mu.Unlock()
+	if s == prev && s != StateRetrying {
+		return
+	}
+	switch s {
+	case StateFailed:
+		d.log.Error("direction failed", "state", s, "err", err)
+	case StateRetrying:
+		d.log.Warn("direction retrying", "state", s, "err", err)
+	default:
+		d.log.Info("direction state", "state", s, "was", prev)
+	}
+}
+
+// failing notes a retryable failure and returns how long the current streak of
+// failures has lasted.
+func (d *direction) failing(now time.Time) time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.retryingFrom.IsZero() {
+		d.retryingFrom = now
+	}
+	return now.Sub(d.retryingFrom)
+}
+
+func (d *direction) failedErr() (error, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.lastErr, d.state == StateFailed
+}
+
+// done records one shipped-and-acked (send) or applied (receive) transaction.
+func (d *direction) done(tx *change.Tx) {
+	d.mu.Lock()
+	d.txs++
+	d.changes += int64(len(tx.Changes))
+	if tx.EndLSN > d.lastLSN {
+		d.lastLSN = tx.EndLSN
+		d.lastCommit = tx.CommitTime
+	}
+	d.mu.Unlock()
+}
+
+// DirectionStatus is one direction as `pgduet status` and /status report it.
+// Field names are stable (JSON output is for scripts).
+type DirectionStatus struct {
+	Direction     string    `json:"direction"`
+	Role          string    `json:"role"`
+	State         State     `json:"state"`
+	Since         time.Time `json:"since"`
+	LastError     string    `json:"last_error,omitempty"`
+	Transactions  int64     `json:"transactions"`
+	Changes       int64     `json:"changes"`
+	LastLSN       string    `json:"last_lsn"`
+	LastCommit    time.Time `json:"last_source_commit,omitzero"`
+	LagBytes      int64     `json:"lag_bytes"`
+	LagSeconds    float64   `json:"lag_seconds"`
+	RetainedWAL   int64     `json:"retained_wal_bytes,omitempty"`
+	Skipped       int64     `json:"skipped_changes,omitempty"`
+	DeleteMissing int64     `json:"delete_missing,omitempty"`
+}
+
+func (d *direction) status() DirectionStatus {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := DirectionStatus{
+		Direction:    d.name,
+		Role:         d.role,
+		State:        d.state,
+		Since:        d.since,
+		Transactions: d.txs,
+		Changes:      d.changes,
+		LastLSN:      d.lastLSN.String(),
+		LastCommit:   d.lastCommit,
+	}
+	if d.lastErr != nil && d.state != StateRunning {
+		s.LastError = d.lastErr.Error()
+	}
+	return s
+}

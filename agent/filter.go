@@ -1,0 +1,43 @@
+package agent
+
+import (
+	"log/slog"
+	"sync"
+
+	"github.com/pgduet/pgduet/agent/change"
+	"github.com/pgduet/pgduet/policies"
+)
+
+// selectionFilter decides on the sending side which changes leave this node:
+// the table must be selected and the operation among its `operations`. A change
+// it drops is a policy decision, never a silent loss: capture counts every drop,
+// and the first drop per table and operation is logged.
+type selectionFilter struct {
+	cfg  *policies.Config
+	log  *slog.Logger
+	seen sync.Map // "schema.table/op" → struct{}
+}
+
+func newSelectionFilter(cfg *policies.Config, log *slog.Logger) *selectionFilter {
+	return &selectionFilter{cfg: cfg, log: log}
+}
+
+func (f *selectionFilter) keep(t change.TableRef, op change.Op) bool {
+	ops, ok := f.cfg.Selected(t.Schema, t.Name)
+	if ok {
+		for _, o := range ops {
+			if string(o) == op.String() {
+				return true
+			}
+		}
+	}
+	key := t.String() + "/" + op.String()
+	if _, dup := f.seen.LoadOrStore(key, struct{}{}); !dup {
+		reason := "the table is not selected"
+		if ok {
+			reason = "the table's operations do not include " + op.String()
+		}
+		f.log.Info("not replicating changes by policy", "table", t.String(), "op", op.String(), "reason", reason)
+	}
+	return false
+}

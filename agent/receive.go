@@ -1,0 +1,161 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/pgduet/pgduet/agent/apply"
+	"github.com/pgduet/pgduet/agent/change"
+	"github.com/pgduet/pgduet/agent/transport"
+)
+
+// Open is the inbound direction's handshake (transport.Receiver): the peer's
+// agent wants to stream its changes to us. It hands back our origin progress, so
+// the peer resumes exactly after the last transaction we committed.
+//
+// Only one inbound session may hold the origin (PostgreSQL allows one session per
+// origin): a new stream replaces the old one, which is aborted and closed first.
+// A failed inbound direction refuses every stream until the agent is restarted.
+func (a *Agent) Open(ctx context.Context, h transport.Hello) (change.LSN, transport.Session, error) {
+	if err, failed := a.in.failedErr(); failed {
+		return 0, nil, transport.Permanent(fmt.Errorf("direction %s failed on node %s: %v; fix the cause, then restart the agent on %s",
+			a.in.name, a.node.Name, err, a.node.Name))
+	}
+	a.inMu.Lock()
+	defer a.inMu.Unlock()
+	if a.inSess != nil {
+		a.inSess.abort()
+		a.inSess = nil
+	}
+	ap := apply.New(apply.Config{
+		ConnString: a.connString,
+		Pair:       a.cfg.Pair.Name,
+		Node:       a.node.Name,
+		Peer:       a.peer.Name,
+		Logger:     a.log.With("direction", a.in.name),
+	})
+	progress, err := ap.Open(ctx)
+	if err != nil {
+		ap.Close(context.Background())
+		err = fmt.Errorf("node %s: open apply session for %s: %w", a.node.Name, a.in.name, err)
+		a.inboundError(err)
+		return 0, nil, a.refusal(err)
+	}
+	s := &inSession{a: a, ap: ap}
+	s.abortCtx, s.abortFn = context.WithCancel(context.Background())
+	a.inSess = s
+	a.in.setState(StateRunning, nil)
+	a.log.Info("inbound stream opened", "direction", a.in.name, "resume_lsn", progress)
+	return progress, s, nil
+}
+
+// refusal turns an inbound error into what the sender should do about it:
+// permanent errors (and a direction that has now failed) stop it; the rest make
+// it reconnect and resume.
+func (a *Agent) refusal(err error) error {
+	if _, failed := a.in.failedErr(); failed || classify(err) == classPermanent {
+		return transport.Permanent(err)
+	}
+	return err
+}
+
+// inboundError records an inbound failure: permanent errors fail the direction at
+// once; others keep it retrying until their retry window runs out.
+func (a *Agent) inboundError(err error) {
+	class := classify(err)
+	streak := a.in.failing(time.Now())
+	if class == classPermanent || streak >= a.window(class) {
+		a.in.setState(StateFailed, err)
+		return
+	}
+	a.in.setState(StateRetrying, err)
+}
+
+func (a *Agent) closeInbound() {
+	a.inMu.Lock()
+	defer a.inMu.Unlock()
+	if a.inSess != nil {
+		a.inSess.abort()
+		a.inSess = nil
+	}
+}
+
+// inSession applies one inbound stream's transactions (transport.Session).
+type inSession struct {
+	a        *Agent
+	abortCtx context.Context
+	abortFn  context.CancelFunc
+
+	mu     sync.Mutex // held while applying; abort takes it to wait for the apply to end
+	ap     *apply.Applier
+	closed bool
+}
+
+var errReplaced = errors.New("inbound session replaced by a newer stream from the peer")
+
+// Apply returns nil only when tx and its origin progress are committed locally;
+// the transport acks it after that.
+func (s *inSession) Apply(ctx context.Context, tx *change.Tx) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errReplaced
+	}
+	ctx, stop := mergeCancel(ctx, s.abortCtx)
+	defer stop()
+	a := s.a
+	if err := s.ap.Apply(ctx, tx); err != nil {
+		if s.abortCtx.Err() != nil {
+			return errReplaced
+		}
+		a.inboundError(err)
+		return a.refusal(err)
+	}
+	a.in.done(tx)
+	a.in.setState(StateRunning, nil)
+	if k := a.opts.Knobs.AfterApplyCommit; k != nil {
+		if err := k(tx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close releases the origin and the connection (called by the transport when
+// the stream ends, however it ends).
+func (s *inSession) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closeLocked()
+}
+
+func (s *inSession) closeLocked() {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.ap.Close(ctx); err != nil {
+		s.a.log.Debug("close apply session", "err", err)
+	}
+}
+
+// abort ends the session from our side: an apply in progress is cancelled, then
+// the origin is released so a new session can take it.
+func (s *inSession) abort() {
+	s.abortFn()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closeLocked()
+}
+
+// mergeCancel returns a context cancelled when either parent is.
+func mergeCancel(ctx, other context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(other, cancel)
+	return ctx, func() { stop(); cancel() }
+}

@@ -1,0 +1,89 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgduet/pgduet/policies"
+)
+
+// Uninstall removes every object pgduet created on the node's database: its
+// replication slot, its publication, the replication origins of this pair, and
+// schema pgduet with everything in it (event triggers go with the functions they
+// call). It refuses while the slot is in use, because that means an agent is
+// still running. It returns what it removed; running it twice is harmless.
+func Uninstall(ctx context.Context, cfg *policies.Config, nodeName string) ([]string, error) {
+	node, err := cfg.Node(nodeName)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := node.Database.ConnString()
+	if err != nil {
+		return nil, fmt.Errorf("node %s: database: %w", node.Name, err)
+	}
+	conn, err := pgx.Connect(ctx, cs)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: database %s: connect: %w", node.Name, node.Database.Redacted(), err)
+	}
+	defer conn.Close(context.Background())
+
+	pair := cfg.Pair.Name
+	slot := "pgduet_" + pair + "_" + node.Name
+	pub := "pgduet_" + pair
+	var removed []string
+
+	var activePID *int32
+	err = conn.QueryRow(ctx, "SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&activePID)
+	switch {
+	case err == pgx.ErrNoRows:
+	case err != nil:
+		return nil, fmt.Errorf("node %s: read slot %s: %w", node.Name, slot, err)
+	case activePID != nil:
+		return nil, fmt.Errorf("node %s: slot %s is in use by process %d: stop the pgduet agent on %s first", node.Name, slot, *activePID, node.Name)
+	default:
+		if _, err := conn.Exec(ctx, "SELECT pg_drop_replication_slot($1)", slot); err != nil {
+			return removed, fmt.Errorf("node %s: drop slot %s: %w", node.Name, slot, err)
+		}
+		removed = append(removed, "replication slot "+slot)
+	}
+
+	var hasPub bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", pub).Scan(&hasPub); err != nil {
+		return removed, err
+	}
+	if hasPub {
+		if _, err := conn.Exec(ctx, "DROP PUBLICATION "+pgx.Identifier{pub}.Sanitize()); err != nil {
+			return removed, fmt.Errorf("node %s: drop publication %s: %w", node.Name, pub, err)
+		}
+		removed = append(removed, "publication "+pub)
+	}
+
+	rows, err := conn.Query(ctx, `SELECT roname FROM pg_replication_origin WHERE starts_with(roname, $1) ORDER BY 1`, "pgduet_"+pair+"_")
+	if err != nil {
+		return removed, err
+	}
+	origins, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return removed, err
+	}
+	for _, o := range origins {
+		if _, err := conn.Exec(ctx, "SELECT pg_replication_origin_drop($1)", o); err != nil {
+			return removed, fmt.Errorf("node %s: drop replication origin %s (is an agent still applying?): %w", node.Name, o, err)
+		}
+		removed = append(removed, "replication origin "+o)
+	}
+
+	var hasSchema bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'pgduet')").Scan(&hasSchema); err != nil {
+		return removed, err
+	}
+	if hasSchema {
+		if _, err := conn.Exec(ctx, "DROP SCHEMA pgduet CASCADE"); err != nil {
+			return removed, fmt.Errorf("node %s: drop schema pgduet: %w", node.Name, err)
+		}
+		removed = append(removed, "schema pgduet")
+	}
+	return removed, nil
+}
