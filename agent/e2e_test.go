@@ -187,7 +187,7 @@ func TestTypesRoundTrip(t *testing.T) {
 // that are not selected, both slots' confirmed_flush_lsn keeps advancing.
 func TestSlotAdvance(t *testing.T) {
 	p := newPair(t, pairOpts{
-		schema:    `CREATE TABLE kept (id int PRIMARY KEY); CREATE TABLE tmp_skip (id int); CREATE SCHEMA other; CREATE TABLE other.t (id int);`,
+		schema: `CREATE TABLE kept (id int PRIMARY KEY); CREATE TABLE tmp_skip (id int); CREATE SCHEMA other; CREATE TABLE other.t (id int);`,
 		selection: `schema "public" {
   tables  = ["*"]
   exclude = ["tmp_*"]
