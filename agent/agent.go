@@ -242,6 +242,7 @@ func (a *Agent) sendSession(ctx context.Context) (bool, error) {
 		ConnString:        a.connString,
 		Pair:              a.cfg.Pair.Name,
 		Node:              a.node.Name,
+		Peer:              a.peer.Name,
 		Filter:            a.filter.keep,
 		StatusInterval:    a.opts.StatusInterval,
 		HeartbeatInterval: a.opts.HeartbeatInterval,

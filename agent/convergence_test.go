@@ -110,6 +110,7 @@ func (w *writer) run(ctx context.Context) error {
 
 // waitProgress waits until the writer has committed n transactions.
 func waitProgress(ctx context.Context, w *writer, n int) error {
+	n = min(n, w.count)
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	for w.progress.Load() < int64(n) {
@@ -140,6 +141,7 @@ table "public.t_trunc" { operations = ["insert", "update", "delete", "truncate"]
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
+	pgduetBinary(t) // built now, not in the middle of the workload
 	eastKill, westKill := newKillSwitch(p, "east"), newKillSwitch(p, "west")
 	p.start("east", eastKill.knobs())
 	p.start("west", westKill.knobs())

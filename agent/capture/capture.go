@@ -21,6 +21,7 @@ type Filter func(t change.TableRef, op change.Op) bool
 type Config struct {
 	ConnString string // libpq/pgx connection string of the local database; capture adds replication=database itself
 	Pair, Node string
+	Peer       string // the other node: its changes are applied here under origin pgduet_<pair>_<peer>, so those are echoes
 	Filter     Filter // nil keeps everything
 
 	// StatusInterval is the longest time between two standby status updates;
@@ -72,7 +73,7 @@ type Capture struct {
 	log        *slog.Logger
 	slot       string
 	pub        string
-	echoPrefix string
+	echoOrigin string
 
 	out     chan *change.Tx // decoded transactions waiting for Next
 	wake    chan struct{}   // Ack moved the confirmable position
@@ -105,7 +106,7 @@ func New(cfg Config) *Capture {
 		log:        log.With("node", cfg.Node),
 		slot:       SlotName(cfg.Pair, cfg.Node),
 		pub:        PublicationName(cfg.Pair),
-		echoPrefix: echoPrefix(cfg.Pair),
+		echoOrigin: echoOrigin(cfg.Pair, cfg.Peer),
 		out:        make(chan *change.Tx, bufferedTx),
 		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),

@@ -3,12 +3,15 @@ package capture
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/pgduet/pgduet/agent/change"
 	"github.com/pgduet/pgduet/agent/pgtest"
@@ -453,4 +456,18 @@ func (s *session) stopWhenEnded() error {
 		s.f.t.Fatal("Run did not end within a minute")
 		return nil
 	}
+}
+
+// pgoutput prints values with the walsender session's output settings: capture
+// pins ISO dates, postgres intervals and exact floats whatever the database's
+// defaults, so the peer parses them back to the same values.
+func TestOutputStylesArePinned(t *testing.T) {
+	f := newFixture(t, nil)
+	f.exec(`CREATE TABLE styles(id int PRIMARY KEY, d date, iv interval, f float8)`)
+	f.exec(fmt.Sprintf(`ALTER DATABASE %s SET DateStyle = 'SQL, DMY'; ALTER DATABASE %[1]s SET IntervalStyle = 'sql_standard';
+		ALTER DATABASE %[1]s SET extra_float_digits = 0`, pgx.Identifier{f.db}.Sanitize()))
+	f.setup([]string{"public"})
+	s := f.start(f.config(), 0)
+	f.exec(`INSERT INTO styles VALUES (1, '2024-02-01', '1 day 02:03:04', 0.1::float8 + 0.2::float8)`)
+	checkRows(t, s.next(), "insert public.styles new[1 2024-02-01 1 day 02:03:04 0.30000000000000004]")
 }

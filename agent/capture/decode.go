@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 
 	"github.com/jackc/pglogrepl"
 
@@ -37,18 +36,18 @@ type committed struct {
 // the relation cache and the transaction being assembled. Run's goroutine owns
 // it; it does no I/O.
 type decoder struct {
-	echoPrefix string
+	echoOrigin string
 	filter     Filter
 	log        *slog.Logger
 	rels       map[uint32]*change.Relation
 	cur        *committed // between Begin and Commit; nil outside a transaction
 }
 
-func newDecoder(echoPrefix string, filter Filter, log *slog.Logger) *decoder {
+func newDecoder(echoOrigin string, filter Filter, log *slog.Logger) *decoder {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &decoder{echoPrefix: echoPrefix, filter: filter, log: log, rels: map[uint32]*change.Relation{}}
+	return &decoder{echoOrigin: echoOrigin, filter: filter, log: log, rels: map[uint32]*change.Relation{}}
 }
 
 // inTx reports whether a Begin has been decoded without its Commit.
@@ -116,7 +115,7 @@ func (d *decoder) decode(data []byte) (*committed, error) {
 			return nil, fmt.Errorf("pgoutput Origin %q outside a transaction", m.Name)
 		}
 		d.cur.origin = m.Name
-		if strings.HasPrefix(m.Name, d.echoPrefix) {
+		if m.Name == d.echoOrigin {
 			d.cur.kind = txEcho
 			d.cur.tx.Changes = nil
 		}

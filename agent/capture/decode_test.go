@@ -136,7 +136,7 @@ func sameValues(a, b []change.Value) bool {
 }
 
 func TestDecoderAssemblesTransaction(t *testing.T) {
-	d := newDecoder(echoPrefix("p"), nil, nil)
+	d := newDecoder(echoOrigin("p", "west"), nil, nil)
 	cols := []testCol{{"id", true}, {"v", false}, {"big", false}}
 	res := feed(t, d,
 		beginMsg(0x100, 7),
@@ -198,7 +198,7 @@ func TestDecoderAssemblesTransaction(t *testing.T) {
 }
 
 func TestDecoderRelationVersions(t *testing.T) {
-	d := newDecoder(echoPrefix("p"), nil, nil)
+	d := newDecoder(echoOrigin("p", "west"), nil, nil)
 	res := feed(t, d,
 		beginMsg(0x100, 1),
 		relationMsg(1, "s", "t", 'd', testCol{"id", true}),
@@ -220,7 +220,7 @@ func TestDecoderRelationVersions(t *testing.T) {
 
 func TestDecoderEchoAndFilter(t *testing.T) {
 	filter := func(tb change.TableRef, op change.Op) bool { return tb.Name != "skip" && op != change.Delete }
-	d := newDecoder(echoPrefix("p"), filter, nil)
+	d := newDecoder(echoOrigin("p", "west"), filter, nil)
 	res := feed(t, d,
 		// An echo: dropped whole; its Relation message still counts.
 		beginMsg(0x100, 1),
@@ -230,7 +230,7 @@ func TestDecoderEchoAndFilter(t *testing.T) {
 		commitMsg(0x100, 0x110),
 		// Another pair's or a foreign origin: forwarded.
 		beginMsg(0x200, 2),
-		originMsg("pgduet_px_west"),
+		originMsg("pgduet_p_eu_west"), // pair "p_eu": not ours, though it starts like ours
 		insertMsg(1, "2"),
 		commitMsg(0x200, 0x210),
 		beginMsg(0x300, 3),
@@ -301,7 +301,7 @@ func TestDecoderRejectsTheUnexpected(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d := newDecoder(echoPrefix("p"), nil, nil)
+			d := newDecoder(echoOrigin("p", "west"), nil, nil)
 			var err error
 			for _, m := range tc.msgs {
 				if _, err = d.decode(m); err != nil {

@@ -129,6 +129,7 @@ func (f *fixture) config() Config {
 		ConnString:        f.c.DSN(f.db),
 		Pair:              testPair,
 		Node:              testNode,
+		Peer:              "west",
 		StatusInterval:    testInterval,
 		HeartbeatInterval: testInterval,
 		Logger:            slog.New(slog.NewTextHandler(testWriter{f.t}, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -188,7 +188,7 @@ func parseGUCDuration(s string) (time.Duration, error) {
 //     transactions); reply at once if asked;
 //     - ErrorResponse, CopyDone, anything else: end the session with an error.
 func (c *Capture) stream(ctx context.Context, conn *pgconn.PgConn, interval time.Duration) error {
-	d := newDecoder(c.echoPrefix, c.cfg.Filter, c.log)
+	d := newDecoder(c.echoOrigin, c.cfg.Filter, c.log)
 	var hold *change.Tx // decoded, not yet in the channel
 	nextStatus := time.Now().Add(interval)
 	for {

@@ -24,7 +24,11 @@ func SlotName(pair, node string) string { return "pgduet_" + pair + "_" + node }
 // echoPrefix starts the name of every replication origin pgduet's apply uses for
 // this pair (`pgduet_<pair>_<from-node>`). A transaction committed under such an
 // origin was written by pgduet and must not be sent back.
-func echoPrefix(pair string) string { return "pgduet_" + pair + "_" }
+// echoOrigin is the origin under which pgduet applies the peer's changes on this
+// node (SPEC §1): transactions carrying it are echoes. The match is exact: pair
+// and node names may contain "_", so a prefix would also catch another pair's
+// origin (pair "shop" would swallow pair "shop_eu"'s "pgduet_shop_eu_west").
+func echoOrigin(pair, peer string) string { return "pgduet_" + pair + "_" + peer }
 
 // checkName enforces SPEC §1's naming rule for pairs and nodes. It matters beyond
 // style: slot and publication names go into replication commands unquoted
@@ -345,6 +349,13 @@ func ConnectReplication(ctx context.Context, connString string) (*pgconn.PgConn,
 		return nil, err
 	}
 	cfg.RuntimeParams["replication"] = "database"
+	// pgoutput prints values with this session's output settings, and the peer
+	// parses them with its own: pin the unambiguous ones, as PostgreSQL's own
+	// subscriber does, whatever the server's defaults (a DMY DateStyle would
+	// otherwise turn 01/02/2024 into the wrong day on the peer).
+	cfg.RuntimeParams["DateStyle"] = "ISO"
+	cfg.RuntimeParams["IntervalStyle"] = "postgres"
+	cfg.RuntimeParams["extra_float_digits"] = "3"
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = "pgduet"
 	}
