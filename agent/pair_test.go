@@ -24,7 +24,13 @@ import (
 	"github.com/pgduet/pgduet/policies"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	code := pgtest.Run(m)
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
 
 // pairNames are the two nodes of every test pair; east is the DDL source.
 var pairNames = [2]string{"east", "west"}

@@ -119,11 +119,15 @@ func Start(name string, extraConf ...string) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	reapOnce.Do(reapOrphans)
 	dir, err := os.MkdirTemp("", "pgduet-"+name+"-")
 	if err != nil {
 		return nil, err
 	}
 	c := &Cluster{Name: name, Dir: dir, binDir: bin, cred: cred}
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return nil, err
+	}
 	if cred != nil {
 		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
 			return nil, err
@@ -172,6 +176,37 @@ func Start(name string, extraConf ...string) (*Cluster, error) {
 			return nil, err
 		}
 		return c, nil
+	}
+}
+
+// ownerFile holds the PID of the process that started a cluster.
+const ownerFile = "owner.pid"
+
+var reapOnce sync.Once
+
+// reapOrphans stops and removes the clusters whose owner process is gone (a test
+// binary killed by its timeout never runs its cleanup). Only directories this
+// package made, with an owner.pid, are touched; their servers are stopped by
+// the PID in their postmaster.pid.
+func reapOrphans() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "pgduet-*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue
+		}
+		owner, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || owner <= 0 || syscall.Kill(owner, 0) == nil || owner == os.Getpid() {
+			continue // not ours, or its owner is alive
+		}
+		c := &Cluster{Dir: dir}
+		if pid := c.postmasterPID(); pid > 0 {
+			_ = syscall.Kill(pid, syscall.SIGQUIT) // immediate shutdown
+			for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
+				time.Sleep(50 * time.Millisecond) // waiting for a foreign process to exit; nothing to poll instead
+			}
+		}
+		os.RemoveAll(dir)
 	}
 }
 

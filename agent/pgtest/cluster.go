@@ -81,14 +81,17 @@ func Shared(tb testing.TB, name string) *Cluster {
 
 // Main runs the package's tests and then destroys the shared clusters. Use it as
 // `func TestMain(m *testing.M) { pgtest.Main(m) }`.
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main without the exit, for a TestMain with cleanup of its own.
+func Run(m *testing.M) int {
 	code := m.Run()
 	sharedMu.Lock()
 	for _, c := range shared {
 		c.Destroy()
 	}
 	sharedMu.Unlock()
-	os.Exit(code)
+	return code
 }
 
 // Connect opens a connection to db, closed when the test ends.
