@@ -57,6 +57,8 @@ type pair struct {
 	cfg     *policies.Config
 	logPath string
 	log     *slog.Logger
+	ca      string               // CA file when the agents use TLS
+	certs   map[string][2]string // node → cert and key files
 
 	mu      sync.Mutex
 	running map[string]*runningAgent
@@ -75,6 +77,7 @@ type pairOpts struct {
 	selection string // schema/table blocks of the config
 	retryConn string // retry.connection (default 5m)
 	retryElse string // retry.other (default 1m)
+	tls       bool   // mutual TLS between the agents (certificates made by the test)
 }
 
 const barrierTable = `CREATE TABLE public.barrier (node text PRIMARY KEY, n bigint NOT NULL);`
@@ -106,6 +109,9 @@ func newPair(t *testing.T, o pairOpts) *pair {
 		o.selection = `schema "public" { tables = ["*"] }`
 	}
 	dir := t.TempDir()
+	if o.tls {
+		p.ca, p.certs = writeCerts(t, dir)
+	}
 	p.cfgPath = filepath.Join(dir, "pgduet.hcl")
 	p.writeConfig(o)
 	p.logPath = filepath.Join(dir, "agents.log")
@@ -142,13 +148,20 @@ node %q {
     listen   = "127.0.0.1:%d"
     address  = "127.0.0.1:%d"
     admin    = "127.0.0.1:%d"
-    insecure = true
+    %s
   }
 }
-`, n, p.cluster[n].URL(p.db[n]), p.port[n], p.port[n], p.admin[n])
+`, n, p.cluster[n].URL(p.db[n]), p.port[n], p.port[n], p.admin[n], p.transportConfig(n))
 	}
 	fmt.Fprintf(&b, "\nretry {\n  connection = %q\n  other = %q\n}\n\n%s\n", o.retryConn, o.retryElse, o.selection)
 	return b.String()
+}
+
+func (p *pair) transportConfig(node string) string {
+	if p.ca == "" {
+		return "insecure = true"
+	}
+	return fmt.Sprintf("tls {\n      ca_file   = %q\n      cert_file = %q\n      key_file  = %q\n    }", p.ca, p.certs[node][0], p.certs[node][1])
 }
 
 func (p *pair) writeConfig(o pairOpts) {
