@@ -249,8 +249,9 @@ func (a *Agent) sendSession(ctx context.Context) (bool, error) {
 		Logger:            a.log,
 	})
 	a.cur.Store(c)
+	a.out.resetPending()
+	defer a.out.resetPending()
 	a.out.setState(StateRunning, nil)
-	inflight := make(chan *change.Tx, 1<<16) // sent, not yet acked; bounded by the stream's window
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return c.Run(gctx, resume) })
 	g.Go(func() error {
@@ -264,31 +265,16 @@ func (a *Agent) sendSession(ctx context.Context) (bool, error) {
 			if err != nil {
 				return err
 			}
+			a.out.queue(tx)
 			if err := stream.Send(gctx, tx); err != nil {
 				return err
-			}
-			select {
-			case inflight <- tx:
-			case <-gctx.Done():
-				return gctx.Err()
 			}
 		}
 	})
 	g.Go(func() error {
-		// Acks name end LSNs of sent transactions, in order (possibly several at
-		// once): count every transaction up to the acked one.
-		done := resume
 		for lsn := range stream.Acks() {
 			c.Ack(lsn)
-			for done < lsn {
-				select {
-				case tx := <-inflight:
-					a.out.done(tx)
-					done = tx.EndLSN
-				case <-gctx.Done():
-					return gctx.Err()
-				}
-			}
+			a.out.acked(lsn)
 		}
 		if err := stream.Err(); err != nil {
 			return err
@@ -310,9 +296,6 @@ func (a *Agent) Status() Status {
 		out.Skipped = int64(st.ChangesFiltered)
 		if st.ServerWALEnd > st.ConfirmedLSN {
 			out.LagBytes = int64(st.ServerWALEnd - st.ConfirmedLSN)
-		}
-		if st.LastCommitTime.After(out.LastCommit) && !out.LastCommit.IsZero() {
-			out.LagSeconds = time.Since(out.LastCommit).Seconds()
 		}
 	}
 	out.RetainedWAL = a.retainedWAL.Load()

@@ -32,8 +32,16 @@ type direction struct {
 	retryingFrom time.Time // first failure of the current retry streak; zero when healthy
 	txs          int64
 	changes      int64
-	lastLSN      change.LSN // last acked (send) or applied (receive) end LSN
-	lastCommit   time.Time  // source commit time of that transaction
+	lastLSN      change.LSN  // last acked (send) or applied (receive) end LSN
+	lastCommit   time.Time   // source commit time of that transaction
+	pending      []pendingTx // send: shipped, not yet acked, in order
+}
+
+// pendingTx is a shipped transaction the peer has not acknowledged yet.
+type pendingTx struct {
+	end     change.LSN
+	commit  time.Time
+	changes int
 }
 
 func newDirection(from, to, role string, log *slog.Logger) *direction {
@@ -92,7 +100,37 @@ func (d *direction) failedErr() (error, bool) {
 	return d.lastErr, d.state == StateFailed
 }
 
-// done records one shipped-and-acked (send) or applied (receive) transaction.
+// queue records a transaction about to be shipped. It is queued before it is
+// sent, so its ack can never arrive first.
+func (d *direction) queue(tx *change.Tx) {
+	d.mu.Lock()
+	d.pending = append(d.pending, pendingTx{end: tx.EndLSN, commit: tx.CommitTime, changes: len(tx.Changes)})
+	d.mu.Unlock()
+}
+
+// acked counts every queued transaction the peer committed (end LSN ≤ lsn).
+func (d *direction) acked(lsn change.LSN) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for ; n < len(d.pending) && d.pending[n].end <= lsn; n++ {
+		p := d.pending[n]
+		d.txs++
+		d.changes += int64(p.changes)
+		d.lastLSN, d.lastCommit = p.end, p.commit
+	}
+	d.pending = d.pending[n:]
+}
+
+// resetPending forgets unacked transactions when a session ends: the next
+// session resumes from the peer's progress and ships them again.
+func (d *direction) resetPending() {
+	d.mu.Lock()
+	d.pending = nil
+	d.mu.Unlock()
+}
+
+// done records one applied (receive) transaction.
 func (d *direction) done(tx *change.Tx) {
 	d.mu.Lock()
 	d.txs++
@@ -138,6 +176,9 @@ func (d *direction) status() DirectionStatus {
 	}
 	if d.lastErr != nil && d.state != StateRunning {
 		s.LastError = d.lastErr.Error()
+	}
+	if len(d.pending) > 0 {
+		s.LagSeconds = time.Since(d.pending[0].commit).Seconds()
 	}
 	return s
 }
