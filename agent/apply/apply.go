@@ -96,11 +96,19 @@ func New(cfg Config) *Applier {
 // replica), an empty search_path so no user object can redirect what runs, and
 // the date, interval and float styles PostgreSQL's subscriber asks its publisher
 // for, so the text values in comparisons print the same way on every run.
+//
+// Durability: the transport acks a transaction as soon as Apply returns, and the
+// source slot is then confirmed past it, so COMMIT must be durable on this node
+// when it returns. A database or role set to synchronous_commit = off would let
+// a crash lose acked transactions that the slot no longer holds; such a setting
+// is raised to local (flush this node's WAL). Stricter settings (on,
+// remote_write, remote_apply) are kept.
 const sessionSQL = `SET session_replication_role = replica;
 SET search_path = '';
 SET datestyle = 'ISO';
 SET intervalstyle = 'postgres';
-SET extra_float_digits = 3`
+SET extra_float_digits = 3;
+SELECT pg_catalog.set_config('synchronous_commit', 'local', false) WHERE pg_catalog.current_setting('synchronous_commit') = 'off'`
 
 // Open connects to the local database, prepares the session (see sessionSQL),
 // creates the origin if it does not exist (race-safe), binds the session to it

@@ -387,9 +387,13 @@ func (a *Applier) truncateSQL(ch *change.Change) string {
 	if ch.RestartIdentity {
 		s += " RESTART IDENTITY"
 	}
-	if ch.Cascade {
-		s += " CASCADE"
-	}
+	// Never CASCADE, whatever the source did: pgoutput already lists every
+	// published table the source's cascade reached, and the filter may have left
+	// some out on purpose. CASCADE here would empty tables on the peer that are
+	// not selected (or do not replicate truncate). Without it, a referencing table
+	// that is not in the list makes the statement fail, which stops the direction
+	// with PostgreSQL's error instead of deleting rows silently — as PostgreSQL's
+	// own apply worker does (DROP_RESTRICT).
 	return s
 }
 
