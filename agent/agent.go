@@ -252,6 +252,7 @@ func (a *Agent) sendSession(ctx context.Context) (bool, error) {
 	a.out.resetPending()
 	defer a.out.resetPending()
 	a.out.setState(StateRunning, nil)
+	var progressed atomic.Bool
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return c.Run(gctx, resume) })
 	g.Go(func() error {
@@ -275,6 +276,9 @@ func (a *Agent) sendSession(ctx context.Context) (bool, error) {
 		for lsn := range stream.Acks() {
 			c.Ack(lsn)
 			a.out.acked(lsn)
+			if !progressed.Swap(true) {
+				a.out.healthy()
+			}
 		}
 		if err := stream.Err(); err != nil {
 			return err
@@ -283,9 +287,9 @@ func (a *Agent) sendSession(ctx context.Context) (bool, error) {
 	})
 	err = g.Wait()
 	if ctx.Err() != nil {
-		return true, nil
+		return progressed.Load(), nil
 	}
-	return true, fmt.Errorf("%s: %w", a.out.name, err)
+	return progressed.Load(), fmt.Errorf("%s: %w", a.out.name, err)
 }
 
 // Status reports both directions.

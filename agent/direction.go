@@ -66,9 +66,6 @@ func (d *direction) setState(s State, err error) {
 	if err != nil {
 		d.lastErr = err
 	}
-	if s == StateRunning {
-		d.retryingFrom = time.Time{}
-	}
 	d.mu.Unlock()
 	if s == prev && s != StateRetrying {
 		return
@@ -81,6 +78,16 @@ func (d *direction) setState(s State, err error) {
 	default:
 		d.log.Info("direction state", "state", s, "was", prev)
 	}
+}
+
+// healthy ends the current streak of failures: the direction made progress (an
+// ack, an applied transaction) or a session stayed up long enough. Connecting
+// alone does not count, or a session that fails right after every connect
+// would never exhaust its retry window.
+func (d *direction) healthy() {
+	d.mu.Lock()
+	d.retryingFrom = time.Time{}
+	d.mu.Unlock()
 }
 
 // failing notes a retryable failure and returns how long the current streak of

@@ -365,3 +365,37 @@ func TestDemo(t *testing.T) {
 		t.Errorf("demo output does not say that both sides converged:\n%s", out.String())
 	}
 }
+
+// TestFailingStatementExhaustsRetryWindow: a change that fails on the peer (a
+// constraint only the peer has) is retried within retry.other, then the
+// direction fails with the statement's error — it must not reconnect forever,
+// and nothing after it is applied.
+func TestFailingStatementExhaustsRetryWindow(t *testing.T) {
+	p := newPair(t, pairOpts{schema: `CREATE TABLE kept (id int PRIMARY KEY, v int);`, retryConn: "30s", retryElse: "2s"})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := p.conn["west"].Exec(ctx, "ALTER TABLE kept ADD CONSTRAINT small CHECK (v < 100)"); err != nil {
+		t.Fatal(err)
+	}
+	p.start("east", agent.Knobs{})
+	p.start("west", agent.Knobs{})
+	for _, q := range []string{"INSERT INTO kept VALUES (1, 500)", "INSERT INTO kept VALUES (2, 5)"} {
+		if _, err := p.conn["east"].Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := p.waitState(ctx, "west", "receive", agent.StateFailed)
+	for _, want := range []string{"public.kept", "small", "23514"} {
+		if !strings.Contains(in.LastError, want) {
+			t.Errorf("west's inbound error %q does not name %q", in.LastError, want)
+		}
+	}
+	out := p.waitState(ctx, "east", "send", agent.StateFailed)
+	if !strings.Contains(out.LastError, "small") {
+		t.Errorf("east's outbound error %q does not carry the peer's error", out.LastError)
+	}
+	var n int
+	if err := p.conn["west"].QueryRow(ctx, "SELECT count(*) FROM kept").Scan(&n); err != nil || n != 0 {
+		t.Errorf("west has %d rows (err %v); nothing at or after the failing change may be applied", n, err)
+	}
+}

@@ -24,12 +24,9 @@ func (a *Agent) Open(ctx context.Context, h transport.Hello) (change.LSN, transp
 		return 0, nil, transport.Permanent(fmt.Errorf("direction %s failed on node %s: %v; fix the cause, then restart the agent on %s",
 			a.in.name, a.node.Name, err, a.node.Name))
 	}
-	a.inMu.Lock()
-	defer a.inMu.Unlock()
-	if a.inSess != nil {
-		a.inSess.abort()
-		a.inSess = nil
-	}
+	a.closeInbound() // the transport ends an old stream before a new Open; be sure
+	// Open the applier without holding inMu: connecting can take long, and
+	// Status() must not wait for it.
 	ap := apply.New(apply.Config{
 		ConnString: a.connString,
 		Pair:       a.cfg.Pair.Name,
@@ -44,9 +41,15 @@ func (a *Agent) Open(ctx context.Context, h transport.Hello) (change.LSN, transp
 		a.inboundError(err)
 		return 0, nil, a.refusal(err)
 	}
-	s := &inSession{a: a, ap: ap}
+	s := &inSession{a: a, ap: ap, opened: time.Now()}
 	s.abortCtx, s.abortFn = context.WithCancel(context.Background())
+	a.inMu.Lock()
+	old := a.inSess
 	a.inSess = s
+	a.inMu.Unlock()
+	if old != nil {
+		old.abort()
+	}
 	a.in.setState(StateRunning, nil)
 	a.log.Info("inbound stream opened", "direction", a.in.name, "resume_lsn", progress)
 	return progress, s, nil
@@ -76,10 +79,11 @@ func (a *Agent) inboundError(err error) {
 
 func (a *Agent) closeInbound() {
 	a.inMu.Lock()
-	defer a.inMu.Unlock()
-	if a.inSess != nil {
-		a.inSess.abort()
-		a.inSess = nil
+	s := a.inSess
+	a.inSess = nil
+	a.inMu.Unlock()
+	if s != nil {
+		s.abort()
 	}
 }
 
@@ -89,9 +93,11 @@ type inSession struct {
 	abortCtx context.Context
 	abortFn  context.CancelFunc
 
-	mu     sync.Mutex // held while applying; abort takes it to wait for the apply to end
-	ap     *apply.Applier
-	closed bool
+	mu         sync.Mutex // held while applying; abort takes it to wait for the apply to end
+	ap         *apply.Applier
+	closed     bool
+	opened     time.Time
+	progressed bool // a transaction was applied in this session
 }
 
 var errReplaced = errors.New("inbound session replaced by a newer stream from the peer")
@@ -108,14 +114,26 @@ func (s *inSession) Apply(ctx context.Context, tx *change.Tx) error {
 	defer stop()
 	a := s.a
 	if err := s.ap.Apply(ctx, tx); err != nil {
-		if s.abortCtx.Err() != nil {
+		switch {
+		case s.abortCtx.Err() != nil:
 			return errReplaced
+		case ctx.Err() != nil:
+			// The stream ended under us (the sender went away, or we are
+			// shutting down): not a failure of this direction.
+			return ctx.Err()
+		}
+		if s.progressed || time.Since(s.opened) >= a.stableAfter() {
+			a.in.healthy() // this session was healthy: a new streak starts here
 		}
 		a.inboundError(err)
 		return a.refusal(err)
 	}
 	a.in.done(tx)
-	a.in.setState(StateRunning, nil)
+	if !s.progressed {
+		s.progressed = true
+		a.in.healthy()
+		a.in.setState(StateRunning, nil)
+	}
 	if k := a.opts.Knobs.AfterApplyCommit; k != nil {
 		if err := k(tx); err != nil {
 			return err

@@ -117,6 +117,13 @@ func (b *backoff) next() time.Duration {
 
 func (b *backoff) reset() { b.cur = 0 }
 
+// stableAfter is how long a session must stay up, without progress, to count as
+// healthy: twice the longest back-off, so a session that fails soon after each
+// connect keeps its failure streak.
+func (a *Agent) stableAfter() time.Duration {
+	return max(2*a.opts.BackoffMax, time.Second)
+}
+
 // window returns the retry window for an error class.
 func (a *Agent) window(c errClass) time.Duration {
 	switch c {
@@ -128,8 +135,10 @@ func (a *Agent) window(c errClass) time.Duration {
 	return 0
 }
 
-// supervise runs session again and again until ctx ends. ran reports whether the
-// session got far enough to count as healthy (then back-off starts over).
+// supervise runs session again and again until ctx ends. progressed reports
+// whether the session made progress (the peer acked something); that, or a
+// session that stayed up for stableAfter, ends the failure streak and starts the
+// back-off over.
 //
 // Cases:
 //   - the session returns because ctx ended: supervise returns;
@@ -139,14 +148,16 @@ func (a *Agent) window(c errClass) time.Duration {
 //   - a retryable error: the direction is "retrying" until the error's retry
 //     window (counted from the first failure of the streak) runs out, then
 //     "failed", with further probes as above.
-func (a *Agent) supervise(ctx context.Context, d *direction, session func(context.Context) (ran bool, err error)) {
+func (a *Agent) supervise(ctx context.Context, d *direction, session func(context.Context) (progressed bool, err error)) {
 	b := backoff{min: a.opts.BackoffMin, max: a.opts.BackoffMax}
 	for {
-		ran, err := session(ctx)
+		start := time.Now()
+		progressed, err := session(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		if ran {
+		if progressed || time.Since(start) >= a.stableAfter() {
+			d.healthy()
 			b.reset()
 		}
 		if err == nil {

@@ -120,6 +120,7 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Stream, error) {
 	s.cancel = cancel
 	stopHandshake := context.AfterFunc(ctx, cancel)
 	fail := func(err error) (*Stream, error) {
+		stopHandshake() // or every failed dial leaves an AfterFunc on the caller's long-lived ctx
 		cancel()
 		conn.Close()
 		if ctx.Err() != nil && !errors.As(err, new(*RemoteError)) {

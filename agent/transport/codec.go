@@ -108,13 +108,30 @@ func kindName(k change.ValueKind) string {
 }
 
 // encoder turns transactions into SenderFrames for one stream. It remembers which
-// relations (by pointer) it has defined on the stream.
+// relations it has defined on the stream: one stream id per source table (its
+// OID), redefined under the same id whenever capture hands out a new
+// *change.Relation for it (any relcache invalidation, even a VACUUM, makes one),
+// so the maps on both sides stay as large as the set of tables, however long the
+// stream lives.
 type encoder struct {
-	ids  map[*change.Relation]uint32
+	ids  map[relKey]encRel
 	next uint32
 }
 
-func newEncoder() *encoder { return &encoder{ids: make(map[*change.Relation]uint32)} }
+// relKey identifies a source table: its OID, or the pointer for relations
+// without one.
+type relKey struct {
+	oid uint32
+	ptr *change.Relation
+}
+
+// encRel is a table's stream id and the relation last defined under it.
+type encRel struct {
+	id  uint32
+	rel *change.Relation
+}
+
+func newEncoder() *encoder { return &encoder{ids: make(map[relKey]encRel)} }
 
 // encode emits tx as frames: a Relation frame before the chunk holding the first
 // change that uses a relation new to the stream, and TxChunks of about
@@ -169,13 +186,22 @@ func (e *encoder) encode(tx *change.Tx, emit func(*peerpb.SenderFrame) error) er
 	return emit(&peerpb.SenderFrame{Frame: &peerpb.SenderFrame_Tx{Tx: chunk}})
 }
 
-// relation returns r's stream id, emitting its Relation frame first if r is new.
+// relation returns r's stream id, emitting its Relation frame first if r is new
+// to the stream or replaces the table's previous definition.
 func (e *encoder) relation(r *change.Relation, emit func(*peerpb.SenderFrame) error) (uint32, error) {
-	if id, ok := e.ids[r]; ok {
-		return id, nil
+	key := relKey{oid: r.ID}
+	if r.ID == 0 {
+		key.ptr = r
 	}
-	e.next++
-	id := e.next
+	known, ok := e.ids[key]
+	if ok && known.rel == r {
+		return known.id, nil
+	}
+	id := known.id
+	if !ok {
+		e.next++
+		id = e.next
+	}
 	pr := &peerpb.Relation{
 		Id:        id,
 		SourceOid: r.ID,
@@ -190,7 +216,7 @@ func (e *encoder) relation(r *change.Relation, emit func(*peerpb.SenderFrame) er
 	if err := emit(&peerpb.SenderFrame{Frame: &peerpb.SenderFrame_Relation{Relation: pr}}); err != nil {
 		return 0, err
 	}
-	e.ids[r] = id
+	e.ids[key] = encRel{id: id, rel: r}
 	return id, nil
 }
 
@@ -256,9 +282,8 @@ func (d *decoder) relation(pr *peerpb.Relation) error {
 	if pr.Id == 0 {
 		return fmt.Errorf("relation %s.%s: id 0 is reserved", pr.Schema, pr.Table)
 	}
-	if old, ok := d.rels[pr.Id]; ok {
-		return fmt.Errorf("relation %s.%s: id %d is already defined (as %s)", pr.Schema, pr.Table, pr.Id, old.Table)
-	}
+	// A known id is redefined: the table's shape (or just its relcache entry)
+	// changed on the source. Transactions already decoded keep the old one.
 	switch pr.Identity {
 	case uint32(change.IdentityDefault), uint32(change.IdentityFull), uint32(change.IdentityIndex), uint32(change.IdentityNothing):
 	default:
