@@ -80,6 +80,26 @@ func indexOutsideQuotes(s, sep string) int {
 	return -1
 }
 
+// readQuoted reads the double-quoted identifier that starts at s[i] (a '"'):
+// it returns the identifier with doubled quotes undone, the index just after
+// the closing quote, and whether there was a closing quote.
+func readQuoted(s string, i int) (ident string, next int, closed bool) {
+	var b strings.Builder
+	for i++; i < len(s); i++ {
+		if s[i] != '"' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+1 < len(s) && s[i+1] == '"' {
+			b.WriteByte('"')
+			i++
+			continue
+		}
+		return b.String(), i + 1, true
+	}
+	return b.String(), i, false
+}
+
 // parseDotted splits a dotted name into unquoted parts, stopping at an
 // argument list, array brackets or a blank.
 func parseDotted(s string) []string {
@@ -88,20 +108,9 @@ func parseDotted(s string) []string {
 	for i < len(s) {
 		var b strings.Builder
 		if s[i] == '"' {
-			i++
-			for i < len(s) {
-				if s[i] == '"' {
-					if i+1 < len(s) && s[i+1] == '"' {
-						b.WriteByte('"')
-						i += 2
-						continue
-					}
-					i++
-					break
-				}
-				b.WriteByte(s[i])
-				i++
-			}
+			var q string
+			q, i, _ = readQuoted(s, i)
+			b.WriteString(q)
 		} else {
 			for i < len(s) && s[i] != '.' && s[i] != '(' && s[i] != '[' && s[i] != ' ' {
 				b.WriteByte(s[i])

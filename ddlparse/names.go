@@ -701,26 +701,12 @@ func splitRegclass(s string) ([]string, bool) {
 	for {
 		var b strings.Builder
 		if i < len(s) && s[i] == '"' {
-			i++
-			closed := false
-			for i < len(s) {
-				if s[i] == '"' {
-					if i+1 < len(s) && s[i+1] == '"' {
-						b.WriteByte('"')
-						i += 2
-						continue
-					}
-					i++
-					closed = true
-					break
-				}
-				b.WriteByte(s[i])
-				i++
-			}
-			if !closed || b.Len() == 0 {
+			q, next, closed := readQuoted(s, i)
+			if !closed || q == "" {
 				return nil, false
 			}
-			parts = append(parts, b.String())
+			i = next
+			parts = append(parts, q)
 		} else {
 			for i < len(s) && s[i] != '.' {
 				c := s[i]

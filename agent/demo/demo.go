@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -211,7 +210,7 @@ func loadConfig(nodes []*node) (*policies.Config, error) {
 		up := map[string]string{"east": "EAST", "west": "WEST"}[n.name]
 		ports["PGDUET_"+up+"_PGPORT"] = strconv.Itoa(n.cluster.Port)
 		for _, k := range []string{"PORT", "ADMIN"} {
-			p, err := freePort()
+			p, err := localpg.FreePort()
 			if err != nil {
 				return nil, err
 			}
@@ -226,15 +225,6 @@ func loadConfig(nodes []*node) (*policies.Config, error) {
 		return nil, fmt.Errorf("examples/localhost.hcl:\n%s", policies.FormatDiagnostics(diags))
 	}
 	return cfg, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // workload writes n transactions on one node: accounts, orders (inserted,

@@ -98,8 +98,8 @@ func serverCredential() (*syscall.Credential, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
 
-// freePort asks the kernel for a free loopback port.
-func freePort() (int, error) {
+// FreePort asks the kernel for a free loopback port.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -146,7 +146,7 @@ func Start(name string, extraConf ...string) (*Cluster, error) {
 	}
 	os.Remove(pwfile)
 	for attempt := 0; ; attempt++ {
-		c.Port, err = freePort()
+		c.Port, err = FreePort()
 		if err != nil {
 			return nil, err
 		}
