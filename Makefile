@@ -14,7 +14,9 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 # Tests start clusters themselves; a missing server is a failure, not a skip.
 TEST_ENV  := PGDUET_REQUIRE_PG=1
-TEST_FLAGS ?= -count=1 -timeout 30m
+# -race: the agent is concurrent, and the race build also varies protobuf
+# iteration order, which caught an order dependency once.
+TEST_FLAGS ?= -race -count=1 -timeout 30m
 
 .PHONY: all build test test-short demo lint fmt vet proto deps check-deps clean
 

@@ -387,9 +387,24 @@ func (w *walker) walk(m protoreflect.Message) {
 	w.walkFields(m)
 }
 
-// walkFields descends into every message-typed field of m.
+// rangeFields calls fn for each populated field of m in declaration order,
+// until fn returns false. protoreflect's Message.Range has no defined order,
+// and protobuf-go varies it between builds on purpose (a race build lists the
+// objects of CREATE TABLE AS the other way round): the objects a statement
+// names must come out in one stable order.
+func rangeFields(m protoreflect.Message, fn func(protoreflect.FieldDescriptor, protoreflect.Value) bool) {
+	fields := m.Descriptor().Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		if m.Has(fd) && !fn(fd, m.Get(fd)) {
+			return
+		}
+	}
+}
+
+// walkFields descends into every message-typed field of m, in declaration order.
 func (w *walker) walkFields(m protoreflect.Message) {
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+	rangeFields(m, func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		if fd.Kind() != protoreflect.MessageKind || fd.IsMap() {
 			return true
 		}

@@ -396,7 +396,7 @@ func (w *walker) walkAsTargets(n *pg.Node) {
 			w.relation(rv, "table", false, false)
 			return
 		}
-		m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		rangeFields(m, func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 			if fd.Kind() != protoreflect.MessageKind || fd.IsMap() {
 				return true
 			}

@@ -171,7 +171,7 @@ func Start(name string, extraConf ...string) (*Cluster, error) {
 		}
 		if err := c.Restart(); err != nil {
 			if attempt < 3 && strings.Contains(err.Error(), "could not bind") {
-				continue // someone took the port between freePort and start
+				continue // someone took the port between FreePort and start
 			}
 			return nil, err
 		}
