@@ -3,6 +3,7 @@
 #   make demo    two throwaway local clusters, two agents, two-way sync, verify
 #   make test    every test, against real PostgreSQL servers the tests start
 #   make build   bin/pgduet
+#   make bench   benchmarks (catch-up apply throughput), not part of make test
 #
 # Needs Go (see go.mod) and a C compiler (pg_query is cgo); the tests and the demo
 # need the PostgreSQL server binaries (initdb, pg_ctl): `make deps` installs them
@@ -18,7 +19,7 @@ TEST_ENV  := PGDUET_REQUIRE_PG=1
 # iteration order, which caught an order dependency once.
 TEST_FLAGS ?= -race -count=1 -timeout 30m
 
-.PHONY: all build test test-short demo lint fmt vet proto deps check-deps clean
+.PHONY: all build test test-short bench demo lint fmt vet proto deps check-deps clean
 
 all: build
 
@@ -31,6 +32,11 @@ test: check-deps
 # Quick unit tests only (no PostgreSQL needed; database tests skip).
 test-short:
 	$(GO) test -short ./...
+
+# Benchmarks (not part of make test): catch-up apply throughput between two
+# local clusters, as a median-friendly -benchtime of several runs.
+bench: check-deps
+	$(TEST_ENV) $(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./agent/
 
 demo: check-deps build
 	./$(BIN) demo

@@ -46,7 +46,7 @@ func peerOf(name string) string {
 // shared clusters, a config for both, and agents that run in this process (or as
 // real `pgduet run` processes) and can be stopped, killed and restarted.
 type pair struct {
-	t       *testing.T
+	t       testing.TB
 	name    string // pair name: unique per test, since slots and origins are cluster-wide
 	cluster map[string]*pgtest.Cluster
 	db      map[string]string
@@ -82,7 +82,7 @@ type pairOpts struct {
 
 const barrierTable = `CREATE TABLE public.barrier (node text PRIMARY KEY, n bigint NOT NULL);`
 
-func newPair(t *testing.T, o pairOpts) *pair {
+func newPair(t testing.TB, o pairOpts) *pair {
 	t.Helper()
 	p := &pair{
 		t: t, name: fmt.Sprintf("t%d", pairSeq.Add(1)), cluster: map[string]*pgtest.Cluster{}, db: map[string]string{}, conn: map[string]*pgx.Conn{},
@@ -196,7 +196,7 @@ func (p *pair) dumpLog(lines int) {
 	p.t.Logf("last %d lines of the agents' log (%s):\n%s", len(all), p.logPath, strings.Join(all, "\n"))
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -347,6 +347,14 @@ func (p *pair) converge(ctx context.Context) []verify.Result {
 	return res
 }
 
+// exec runs q on the node's database.
+func (p *pair) exec(ctx context.Context, node, q string) {
+	p.t.Helper()
+	if _, err := p.conn[node].Exec(ctx, q); err != nil {
+		p.t.Fatalf("%s: %s: %v", node, q, err)
+	}
+}
+
 // waitState waits until the node's direction with the given role reaches state.
 func (p *pair) waitState(ctx context.Context, name, role string, state agent.State) agent.DirectionStatus {
 	p.t.Helper()
@@ -379,7 +387,7 @@ var (
 )
 
 // pgduetBinary builds the pgduet command once per test run.
-func pgduetBinary(t *testing.T) string {
+func pgduetBinary(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "pgduet-bin-")

@@ -21,7 +21,7 @@ import (
 // writeCerts makes a CA and, for each node, a certificate naming the node (DNS
 // SAN, checked by the peer) and 127.0.0.1 (IP SAN, the agents' address), usable
 // as server and client certificate. It returns the files per node.
-func writeCerts(t *testing.T, dir string) (ca string, certs map[string][2]string) {
+func writeCerts(t testing.TB, dir string) (ca string, certs map[string][2]string) {
 	t.Helper()
 	key := func() *ecdsa.PrivateKey {
 		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
