@@ -192,7 +192,7 @@ func (a *Agent) setupLocal(ctx context.Context) error {
 			return err
 		}
 		if classify(err) != classConnection || time.Since(start) >= a.cfg.Retry.Connection {
-			return err
+			return err // permanent and "other" errors: retrying at start-up would only hide them
 		}
 		a.log.Warn("database setup failed; retrying", "err", err, "retry_window", a.cfg.Retry.Connection)
 		t := time.NewTimer(b.next())
@@ -213,12 +213,37 @@ func (a *Agent) setupOnce(ctx context.Context) error {
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close(context.Background())
+	if err := checkServer(ctx, conn); err != nil {
+		return err
+	}
 	if _, err := pgsql.Install(ctx, conn); err != nil {
 		return err
 	}
 	if err := capture.Setup(ctx, conn, a.connString, a.cfg.Pair.Name, a.node.Name,
 		a.cfg.PublicationSchemas(), a.cfg.PublicationTables()); err != nil {
 		return err
+	}
+	return nil
+}
+
+// checkServer refuses a server pgduet cannot run on, saying what to change
+// (SPEC §10). These errors are permanent: run exits at once.
+func checkServer(ctx context.Context, conn *pgx.Conn) error {
+	var walLevel, user string
+	var version int
+	var super bool
+	err := conn.QueryRow(ctx, `SELECT current_setting('wal_level'), current_setting('server_version_num')::int,
+		current_user, (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)`).Scan(&walLevel, &version, &user, &super)
+	if err != nil {
+		return fmt.Errorf("check server: %w", err)
+	}
+	switch {
+	case version < 140000:
+		return permanent(fmt.Errorf("PostgreSQL %d.%d is too old: pgduet needs PostgreSQL 14 or newer", version/10000, version%10000))
+	case walLevel != "logical":
+		return permanent(fmt.Errorf("wal_level is %q, pgduet needs logical: run ALTER SYSTEM SET wal_level = logical, then restart PostgreSQL", walLevel))
+	case !super:
+		return permanent(fmt.Errorf("role %q is not a superuser: pgduet's role needs SUPERUSER (publications for whole schemas, replication origins and session_replication_role require it)", user))
 	}
 	return nil
 }
