@@ -38,10 +38,6 @@ type Knobs struct {
 	// progress committed locally and before the ack is sent. An error returned here
 	// ends the session without the ack, as a crash at that moment would.
 	AfterApplyCommit func(tx *change.Tx) error
-	// ListenAddr, when set, overrides agent.listen (tests bind port 0).
-	ListenAddr string
-	// Listening receives the bound peer-facing address once the server listens.
-	Listening func(net.Addr)
 }
 
 // Agent is one node's agent. New validates and prepares; Run does all the I/O.
@@ -124,7 +120,7 @@ func New(cfg *policies.Config, nodeName string, opts Options) (*Agent, error) {
 // a direction later on are kept in its state (Status) and retried as the config
 // says, while the other direction goes on.
 func (a *Agent) Run(ctx context.Context) error {
-	a.log.Info("agent starting", "database", a.node.Database.Redacted(), "listen", a.listenAddr(), "peer_address", a.peer.Agent.Address, "config_digest", a.digest)
+	a.log.Info("agent starting", "database", a.node.Database.Redacted(), "listen", a.node.Agent.Listen, "peer_address", a.peer.Agent.Address, "config_digest", a.digest)
 	if err := a.setupLocal(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -132,7 +128,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	srv := transport.NewServer(transport.ServerConfig{
-		Listen: a.listenAddr(),
+		Listen: a.node.Agent.Listen,
 		TLS:    a.serverTLS,
 		Pair:   a.cfg.Pair.Name,
 		Node:   a.node.Name,
@@ -141,10 +137,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		Logger: a.log,
 	}, a)
 	if err := srv.Listen(); err != nil {
-		return fmt.Errorf("node %s: listen for peer %s on %s: %w", a.node.Name, a.peer.Name, a.listenAddr(), err)
-	}
-	if a.opts.Knobs.Listening != nil {
-		a.opts.Knobs.Listening(srv.Addr())
+		return fmt.Errorf("node %s: listen for peer %s on %s: %w", a.node.Name, a.peer.Name, a.node.Agent.Listen, err)
 	}
 	close(a.ready)
 	g, gctx := errgroup.WithContext(ctx)
@@ -169,13 +162,6 @@ func (a *Agent) Run(ctx context.Context) error {
 // Ready is closed once Run has set up the local database (schema, publication,
 // slot: from then on every local commit is captured) and listens for the peer.
 func (a *Agent) Ready() <-chan struct{} { return a.ready }
-
-func (a *Agent) listenAddr() string {
-	if a.opts.Knobs.ListenAddr != "" {
-		return a.opts.Knobs.ListenAddr
-	}
-	return a.node.Agent.Listen
-}
 
 // setupLocal installs pgduet's schema, publication and slot on the local
 // database, retrying connection errors within retry.connection.
@@ -390,14 +376,4 @@ type Status struct {
 	Node       string            `json:"node"`
 	Digest     string            `json:"config_digest"`
 	Directions []DirectionStatus `json:"directions"`
-}
-
-// Failed returns the error of a failed direction, if any.
-func (a *Agent) Failed() error {
-	for _, d := range []*direction{a.out, a.in} {
-		if err, failed := d.failedErr(); failed {
-			return fmt.Errorf("direction %s failed: %w", d.name, err)
-		}
-	}
-	return nil
 }

@@ -121,12 +121,18 @@ func (d *direction) acked(lsn change.LSN) {
 	defer d.mu.Unlock()
 	n := 0
 	for ; n < len(d.pending) && d.pending[n].end <= lsn; n++ {
-		p := d.pending[n]
-		d.txs++
-		d.changes += int64(p.changes)
-		d.lastLSN, d.lastCommit = p.end, p.commit
+		d.countLocked(d.pending[n])
 	}
 	d.pending = d.pending[n:]
+}
+
+// countLocked records one finished transaction (d.mu held).
+func (d *direction) countLocked(p pendingTx) {
+	d.txs++
+	d.changes += int64(p.changes)
+	if p.end > d.lastLSN {
+		d.lastLSN, d.lastCommit = p.end, p.commit
+	}
 }
 
 // resetPending forgets unacked transactions when a session ends: the next
@@ -140,12 +146,7 @@ func (d *direction) resetPending() {
 // done records one applied (receive) transaction.
 func (d *direction) done(tx *change.Tx) {
 	d.mu.Lock()
-	d.txs++
-	d.changes += int64(len(tx.Changes))
-	if tx.EndLSN > d.lastLSN {
-		d.lastLSN = tx.EndLSN
-		d.lastCommit = tx.CommitTime
-	}
+	d.countLocked(pendingTx{end: tx.EndLSN, commit: tx.CommitTime, changes: len(tx.Changes)})
 	d.mu.Unlock()
 }
 

@@ -97,14 +97,3 @@ func (q *flushQueue) advance() change.LSN {
 	}
 	return q.confirmed
 }
-
-// unacked counts the delivered transactions still waiting for an ack.
-func (q *flushQueue) unacked() int {
-	n := 0
-	for _, e := range q.entries {
-		if !e.done {
-			n++
-		}
-	}
-	return n
-}
