@@ -96,7 +96,7 @@ func New(cfg *policies.Config, nodeName string, opts Options) (*Agent, error) {
 		out:        newDirection(node.Name, peer.Name, "send", log),
 		in:         newDirection(peer.Name, node.Name, "receive", log),
 	}
-	a.filter = newSelectionFilter(cfg, log)
+	a.filter = newSelectionFilter(cfg, node.Name, log)
 	if !node.Agent.Insecure {
 		t := node.Agent.TLS
 		if a.serverTLS, err = transport.ServerTLS(t.CAFile, t.CertFile, t.KeyFile, peer.Name); err != nil {
@@ -205,8 +205,11 @@ func (a *Agent) setupOnce(ctx context.Context) error {
 	if _, err := pgsql.Install(ctx, conn); err != nil {
 		return err
 	}
+	if err := prepareDDL(ctx, conn, a.cfg, a.node.Name); err != nil {
+		return err
+	}
 	if err := capture.Setup(ctx, conn, a.connString, a.cfg.Pair.Name, a.node.Name,
-		a.cfg.PublicationSchemas(), a.cfg.PublicationTables()); err != nil {
+		a.cfg.PublicationSchemasOn(a.node.Name), publicationTables(a.cfg, a.node.Name)); err != nil {
 		return err
 	}
 	return nil
@@ -255,6 +258,8 @@ func (a *Agent) sendSession(ctx context.Context) (bool, error) {
 		Node:              a.node.Name,
 		Peer:              a.peer.Name,
 		Filter:            a.filter.keep,
+		Map:               a.mapTable,
+		DDL:               captureDDLMode(a.cfg, a.node.Name),
 		StatusInterval:    a.opts.StatusInterval,
 		HeartbeatInterval: a.opts.HeartbeatInterval,
 		Logger:            a.log,
@@ -303,12 +308,19 @@ func (a *Agent) sendSession(ctx context.Context) (bool, error) {
 	return progressed.Load(), fmt.Errorf("%s: %w", a.out.name, err)
 }
 
+// mapTable names a local table as the peer does (SPEC §4 target).
+func (a *Agent) mapTable(t change.TableRef) change.TableRef {
+	s, n := a.cfg.MapTable(a.node.Name, t.Schema, t.Name)
+	return change.TableRef{Schema: s, Name: n}
+}
+
 // Status reports both directions.
 func (a *Agent) Status() Status {
 	out, in := a.out.status(), a.in.status()
 	if c := a.cur.Load(); c != nil {
 		st := c.Stats()
 		out.Skipped = int64(st.ChangesFiltered)
+		out.DDLIgnored = int64(st.DDLIgnored)
 		if st.ServerWALEnd > st.ConfirmedLSN {
 			out.LagBytes = int64(st.ServerWALEnd - st.ConfirmedLSN)
 		}
@@ -316,7 +328,15 @@ func (a *Agent) Status() Status {
 	out.RetainedWAL = a.retainedWAL.Load()
 	a.inMu.Lock()
 	if a.inSess != nil {
-		in.DeleteMissing = int64(a.inSess.ap.Stats().DeleteMissing)
+		st := a.inSess.ap.Stats()
+		in.DeleteMissing = int64(st.DeleteMissing)
+		in.DDLApplied = int64(st.DDLApplied)
+		for k, n := range st.DDLSkipped {
+			if in.DDLSkipped == nil {
+				in.DDLSkipped = map[string]int64{}
+			}
+			in.DDLSkipped[k] = int64(n)
+		}
 	}
 	a.inMu.Unlock()
 	return Status{

@@ -167,6 +167,12 @@ type DirectionStatus struct {
 	RetainedWAL   int64     `json:"retained_wal_bytes,omitempty"`
 	Skipped       int64     `json:"skipped_changes,omitempty"`
 	DeleteMissing int64     `json:"delete_missing,omitempty"`
+	// DDL (SPEC §6.4): replayed statements and those not replayed, by kind
+	// (receive); DDL run on this node that is not shipped because it is not
+	// the DDL source (send: queue rows dropped).
+	DDLApplied int64            `json:"ddl_applied,omitempty"`
+	DDLSkipped map[string]int64 `json:"ddl_skipped,omitempty"`
+	DDLIgnored int64            `json:"ddl_ignored,omitempty"`
 }
 
 func (d *direction) status() DirectionStatus {

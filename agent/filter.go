@@ -14,16 +14,17 @@ import (
 // and the first drop per table and operation is logged.
 type selectionFilter struct {
 	cfg  *policies.Config
+	node string // selection names are this node's
 	log  *slog.Logger
 	seen sync.Map // "schema.table/op" → struct{}
 }
 
-func newSelectionFilter(cfg *policies.Config, log *slog.Logger) *selectionFilter {
-	return &selectionFilter{cfg: cfg, log: log}
+func newSelectionFilter(cfg *policies.Config, node string, log *slog.Logger) *selectionFilter {
+	return &selectionFilter{cfg: cfg, node: node, log: log}
 }
 
 func (f *selectionFilter) keep(t change.TableRef, op change.Op) bool {
-	ops, ok := f.cfg.Selected(t.Schema, t.Name)
+	ops, ok := f.cfg.SelectedOn(f.node, t.Schema, t.Name)
 	if ok {
 		for _, o := range ops {
 			if string(o) == op.String() {

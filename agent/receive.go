@@ -33,6 +33,7 @@ func (a *Agent) Open(ctx context.Context, h transport.Hello) (change.LSN, transp
 		Node:       a.node.Name,
 		Peer:       a.peer.Name,
 		Logger:     a.log.With("direction", a.in.name),
+		DDL:        ddlRules(a.cfg, a.peer.Name),
 	})
 	progress, err := ap.Open(ctx)
 	if err != nil {

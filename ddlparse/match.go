@@ -92,8 +92,9 @@ var strongTypes = map[string]bool{
 // PostgreSQL ran: Match returns an *UnsupportedError and no replays.
 func Match(stmts []Statement, events []Event) ([]Replay, error) {
 	var rel []int // events on replicable objects
+	ext := extensionTags(stmts)
 	for i, e := range events {
-		if isTempEvent(e) {
+		if isTempEvent(e) || ext != nil && e.Event == eventSQLDrop && !ext[normTag(e.Tag)] {
 			continue
 		}
 		rel = append(rel, i)
@@ -160,6 +161,29 @@ func rolledBack(stmts []Statement, tx int) bool {
 
 // isTempEvent reports rows about temporary objects, which are session-local
 // and never replicated.
+// extensionTags returns the tags of the statements of a query that runs
+// CREATE EXTENSION or ALTER EXTENSION, or nil for other queries. An
+// extension script's commands fire event triggers too: their ddl_command_end
+// rows are in_extension (the capture leaves them out), but their sql_drop
+// rows cannot be told apart (hstore's script drops an operator), so Match
+// ignores sql_drop rows whose tag no statement of such a query has. The
+// extension's objects are the peer's CREATE EXTENSION's to make.
+func extensionTags(stmts []Statement) map[string]bool {
+	var tags map[string]bool
+	for _, s := range stmts {
+		switch normTag(s.Tag) {
+		case "CREATE EXTENSION", "ALTER EXTENSION":
+			tags = map[string]bool{}
+		}
+	}
+	if tags != nil {
+		for _, s := range stmts {
+			tags[normTag(s.Tag)] = true
+		}
+	}
+	return tags
+}
+
 func isTempEvent(e Event) bool {
 	return e.Schema == "pg_temp" || strings.HasPrefix(e.Schema, "pg_temp_") ||
 		strings.HasPrefix(e.Schema, "pg_toast_temp_") || strings.HasPrefix(e.Identity, "pg_temp.") ||

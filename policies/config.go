@@ -18,6 +18,7 @@ type Config struct {
 	Nodes     []*Node // exactly two, in declaration order
 	Retry     Retry
 	Conflicts Conflicts
+	DDL       DDL          // effective values, also when there is no ddl block
 	Schemas   []*SchemaSel // in declaration order
 	Tables    []*TableSel  // in declaration order
 	Files     []string     // files that were loaded, in load order
@@ -88,6 +89,27 @@ type Conflicts struct {
 	Policy string
 }
 
+// The ddl.reverse values: what happens to DDL run on the node that is not
+// the pair's ddl_source.
+const (
+	DDLReverseIgnore = "ignore" // not shipped; the agent logs it
+	DDLReverseReject = "reject" // the statement fails on that node
+)
+
+// DDL is the pair-level `ddl {}` block: which DDL statements of the DDL
+// source are replicated to the other node. Allow and Deny are command-tag
+// globs ("CREATE TABLE", "ALTER *", "*"; only ASCII letters, spaces and *),
+// stored upper-cased with runs of spaces collapsed to one. A tag is
+// replicated when it matches a glob of Allow and none of Deny (deny wins).
+// Matching itself is ddlparse.MatchTag's job, not this package's.
+type DDL struct {
+	Replicate bool      // false: no DDL is replicated at all
+	Reverse   string    // DDLReverseIgnore or DDLReverseReject
+	Allow     []string  // effective: given, else DefaultDDLAllow()
+	Deny      []string  // effective: given, else DefaultDDLDeny()
+	DeclRange hcl.Range // zero when the config has no ddl block
+}
+
 // Op is a DML kind that a selection replicates.
 type Op string
 
@@ -106,8 +128,13 @@ var allOps = []Op{OpInsert, OpUpdate, OpDelete, OpTruncate}
 // label is read like a table label: unquoted folds to lower case, "\"Sales\""
 // keeps its case). Globs match catalog table names, case-sensitively, and use * (any run), ? (one character),
 // [abc], [a-z], [!abc] and \ to escape, and match the whole table name.
+//
+// Name is the schema's name on the DDL source node (pair.ddl_source); Target
+// is its name on the other node (the `target` attribute, read like the
+// label; effective: given, else Name).
 type SchemaSel struct {
 	Name       string
+	Target     string
 	Tables     []string
 	Exclude    []string
 	Operations []Op // effective: given, else the default
@@ -117,10 +144,17 @@ type SchemaSel struct {
 // TableSel is a `table "schema.table" {}` block. Schema and Name are catalog
 // names (a label part written unquoted is folded to lower case, a
 // double-quoted part is kept as written, as PostgreSQL does).
+//
+// Schema and Name are the table's names on the DDL source node;
+// TargetSchema and TargetName its names on the other node (the `target`
+// attribute, "schema.table", read like the label; effective: given, else
+// the Target of the schema block of Schema if there is one, else Schema,
+// and Name).
 type TableSel struct {
-	Schema, Name string
-	Operations   []Op // effective: given, else its schema block's, else the default
-	DeclRange    hcl.Range
+	Schema, Name             string
+	TargetSchema, TargetName string
+	Operations               []Op // effective: given, else its schema block's, else the default
+	DeclRange                hcl.Range
 }
 
 // Node returns the node called name; for an unknown name the error lists the

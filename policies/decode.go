@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -22,6 +23,13 @@ type decoder struct {
 	agentRanges   map[*Node]hcl.Range
 	addressRanges map[*Node]hcl.Range
 	opsGiven      map[*TableSel]bool
+	targets       map[any]targetAttr // *SchemaSel or *TableSel → its target attribute, when given
+}
+
+// targetAttr is a `target` attribute of a schema or table block.
+type targetAttr struct {
+	rng hcl.Range // the value's range
+	bad bool      // invalid or reserved (reported): the block's target is unknown
 }
 
 func (d *decoder) evalContext(filename string) *hcl.EvalContext {
@@ -63,6 +71,7 @@ func decode(files []*hcl.File, names []string, diags hcl.Diagnostics) (*Config, 
 		agentRanges:   map[*Node]hcl.Range{},
 		addressRanges: map[*Node]hcl.Range{},
 		opsGiven:      map[*TableSel]bool{},
+		targets:       map[any]targetAttr{},
 	}
 	cfg := d.decodeConfig(hcl.MergeFiles(files), names)
 	sortDiagnostics(d.diags)
@@ -78,6 +87,7 @@ func (d *decoder) decodeConfig(body hcl.Body, files []string) *Config {
 	cfg := &Config{
 		Retry:     Retry{Connection: DefaultRetryConnection, Other: DefaultRetryOther},
 		Conflicts: Conflicts{Policy: DefaultConflictPolicy},
+		DDL:       DefaultDDL(),
 		Files:     files,
 	}
 
@@ -111,6 +121,8 @@ func (d *decoder) decodeConfig(body hcl.Body, files []string) *Config {
 			cfg.Retry = d.decodeRetryBlock(b)
 		case "conflicts":
 			cfg.Conflicts = d.decodeConflictsBlock(b)
+		case "ddl":
+			cfg.DDL = d.decodeDDLBlock(b)
 		case "schema":
 			s := d.decodeSchemaBlock(b)
 			if s == nil {
@@ -154,6 +166,17 @@ func (d *decoder) decodeConfig(body hcl.Body, files []string) *Config {
 			t.Operations = slices.Clone(s.Operations)
 		}
 	}
+	// A table block without target maps its schema as its schema block does.
+	for _, t := range cfg.Tables {
+		if ta, given := d.targets[t]; given && !ta.bad {
+			continue
+		}
+		t.TargetSchema, t.TargetName = t.Schema, t.Name
+		if s := schemas[t.Schema]; s != nil {
+			t.TargetSchema = s.Target
+		}
+	}
+	d.checkMappings(cfg)
 	return cfg
 }
 
@@ -540,6 +563,58 @@ func (d *decoder) conflictPolicy(attrs hcl.Attributes) (string, bool) {
 	return "", false
 }
 
+func (d *decoder) decodeDDLBlock(b *hcl.Block) DDL {
+	c := DefaultDDL()
+	c.DeclRange = b.DefRange
+	content, diags := b.Body.Content(ddlSchema)
+	d.diags = append(d.diags, diags...)
+	attrs := content.Attributes
+	if v, _, ok := d.boolean(attrs, "replicate"); ok {
+		c.Replicate = v
+	}
+	if v, attr, ok := d.str(attrs, "reverse"); ok {
+		if contains(ddlReverseModes, v) {
+			c.Reverse = v
+		} else {
+			d.add(errorAt(attr.Expr.Range(), "Invalid value",
+				`ddl.reverse is %q; it must be %s: what happens to DDL run on the node that is not the ddl_source ("ignore": it is not shipped, and is logged; "reject": the statement fails there).`,
+				v, enumHelp(ddlReverseModes)))
+		}
+	}
+	if elems, _, ok := d.strList(attrs, "allow"); ok {
+		c.Allow = d.tagGlobs(elems, "allow")
+	}
+	if elems, _, ok := d.strList(attrs, "deny"); ok {
+		c.Deny = d.tagGlobs(elems, "deny")
+	}
+	return c
+}
+
+// tagGlobs checks command-tag globs, each at its own position, and returns
+// them normalized: upper case, one space between words (as
+// ddlparse.MatchTag compares them).
+func (d *decoder) tagGlobs(elems []listElem, attr string) []string {
+	out := make([]string, 0, len(elems))
+	for _, e := range elems {
+		norm := strings.Join(strings.Fields(e.s), " ")
+		if norm == "" {
+			d.add(errorAt(e.rng, "Invalid command tag pattern",
+				`An empty pattern in ddl.%s matches no command tag; write a tag such as "CREATE TABLE", a glob such as "ALTER *", or "*" for every tag.`, attr))
+			continue
+		}
+		if i := strings.IndexFunc(e.s, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == ' ' || r == '*')
+		}); i >= 0 {
+			r, _ := utf8.DecodeRuneInString(e.s[i:])
+			d.add(errorAt(e.rng, "Invalid command tag pattern",
+				`The pattern %q in ddl.%s holds %q; a command tag pattern may hold only ASCII letters, spaces and * (any run of characters), like "CREATE TABLE", "ALTER *" or "*".`, e.s, attr, r))
+			continue
+		}
+		out = append(out, strings.ToUpper(norm))
+	}
+	return out
+}
+
 func (d *decoder) decodeSchemaBlock(b *hcl.Block) *SchemaSel {
 	content, diags := b.Body.Content(schemaSelSchema)
 	d.diags = append(d.diags, diags...)
@@ -570,13 +645,49 @@ func (d *decoder) decodeSchemaBlock(b *hcl.Block) *SchemaSel {
 	if ops, ok := d.operations(attrs); ok {
 		s.Operations = ops
 	}
-	if attr := attrs["target"]; attr != nil {
-		d.add(notSupported(attr.Range, "The schema attribute target (schema name mapping)"))
+	s.Target = s.Name
+	if v, attr, ok := d.str(attrs, "target"); ok {
+		parts, perr := parseQualifiedName(v)
+		if perr == nil && len(parts) != 1 {
+			perr = fmt.Errorf("it has %d dotted parts; a schema target names one schema (use a table block's target to map one table)", len(parts))
+		}
+		switch {
+		case perr != nil:
+			d.add(errorAt(attr.Expr.Range(), "Invalid schema name",
+				`The target %q is not a schema name: %s. Write it as "public_copy", or "\"Sales\"" to keep upper case.`, v, perr))
+			d.targets[s] = targetAttr{rng: attr.Expr.Range(), bad: true}
+		case !d.checkTargetSchema(parts[0], attr):
+			d.targets[s] = targetAttr{rng: attr.Expr.Range(), bad: true}
+		default:
+			s.Target = parts[0]
+			d.targets[s] = targetAttr{rng: attr.Expr.Range()}
+		}
+	} else if attr != nil {
+		d.targets[s] = targetAttr{rng: attr.Expr.Range(), bad: true}
 	}
 	if err != nil {
 		return nil
 	}
 	return s
+}
+
+// checkTargetSchema refuses a target schema that pgduet or PostgreSQL
+// reserves; attr is the target attribute.
+func (d *decoder) checkTargetSchema(schema string, attr *hcl.Attribute) bool {
+	var why string
+	switch {
+	case schema == "pgduet":
+		why = `"pgduet" is pgduet's own schema on each node (its DDL queue and state live there)`
+	case strings.HasPrefix(schema, "pg_"):
+		why = `schema names starting with "pg_" are reserved by PostgreSQL for system schemas`
+	case schema == "information_schema":
+		why = `"information_schema" is PostgreSQL's system schema`
+	default:
+		return true
+	}
+	d.add(errorAt(attr.Expr.Range(), "Reserved schema name",
+		"The target schema %s cannot hold replicated tables: %s. Map onto another schema.", quoteIdent(schema), why))
+	return false
 }
 
 // globs checks table globs, each at its own position.
@@ -660,8 +771,26 @@ func (d *decoder) decodeTableBlock(b *hcl.Block) *TableSel {
 		t.Operations = ops
 		d.opsGiven[t] = true
 	}
+	if v, attr, ok := d.str(attrs, "target"); ok {
+		parts, perr := parseQualifiedName(v)
+		if perr == nil && len(parts) != 2 {
+			perr = fmt.Errorf("it has %d dotted part(s); a target table is named schema.table", len(parts))
+		}
+		switch {
+		case perr != nil:
+			d.add(errorAt(attr.Expr.Range(), "Invalid table name",
+				`The target %q is not schema.table: %s. Write it as "sales.orders", or "\"Sales\".\"Orders\"" to keep upper case.`, v, perr))
+			d.targets[t] = targetAttr{rng: attr.Expr.Range(), bad: true}
+		case !d.checkTargetSchema(parts[0], attr):
+			d.targets[t] = targetAttr{rng: attr.Expr.Range(), bad: true}
+		default:
+			t.TargetSchema, t.TargetName = parts[0], parts[1]
+			d.targets[t] = targetAttr{rng: attr.Expr.Range()}
+		}
+	} else if attr != nil {
+		d.targets[t] = targetAttr{rng: attr.Expr.Range(), bad: true}
+	}
 	for _, r := range []struct{ name, what string }{
-		{"target", "The table attribute target (table name mapping)"},
 		{"columns", "The table attribute columns (column subset)"},
 		{"where", "The table attribute where (row filter)"},
 	} {

@@ -10,16 +10,38 @@ import "time"
 //	retry.connection            720m                            keep retrying a lost database/peer connection 12 h
 //	retry.other                 10m                             keep retrying other failures 10 min
 //	conflicts.policy            "fail"                          stop the direction, lose nothing
+//	ddl.replicate               true                            the DDL source's schema changes follow
+//	ddl.reverse                 "ignore"                        DDL on the other node: not shipped, logged
+//	ddl.allow                   ["*"]                           every command tag ...
+//	ddl.deny                    ["DROP DATABASE"]               ... except dropping a database
 //	schema.tables               ["*"]                           every table of the schema
 //	schema.exclude              []                              nothing excluded
 //	schema/table .operations    ["insert","update","delete"]    TRUNCATE must be opted in
+//	schema.target               the schema's own name           no mapping
+//	table.target                schema block's target, name     no mapping beyond the schema's
 //	selections                  none                            nothing is synced unless selected
 const (
 	DefaultAdmin           = "127.0.0.1:7421"
 	DefaultRetryConnection = 720 * time.Minute
 	DefaultRetryOther      = 10 * time.Minute
 	DefaultConflictPolicy  = PolicyFail
+	DefaultDDLReplicate    = true
+	DefaultDDLReverse      = DDLReverseIgnore
 )
+
+// DefaultDDLAllow returns the command-tag globs of ddl.allow when it is not
+// given (a fresh slice each call).
+func DefaultDDLAllow() []string { return []string{"*"} }
+
+// DefaultDDLDeny returns the command-tag globs of ddl.deny when it is not
+// given (a fresh slice each call).
+func DefaultDDLDeny() []string { return []string{"DROP DATABASE"} }
+
+// DefaultDDL returns the effective ddl settings of a config without a ddl
+// block.
+func DefaultDDL() DDL {
+	return DDL{Replicate: DefaultDDLReplicate, Reverse: DefaultDDLReverse, Allow: DefaultDDLAllow(), Deny: DefaultDDLDeny()}
+}
 
 // DefaultOperations returns the operations replicated for a selection that
 // does not name any (a fresh slice each call).

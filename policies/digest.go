@@ -26,8 +26,11 @@ var localKeywords = map[string]bool{
 // Left out: secrets (password, sslpassword, a password inside the url),
 // paths of local certificate and key files, and the file names. Independent
 // of how the config is split into files and of the order of node, schema
-// and table blocks, of the order of globs and operations, and of defaults
-// being written out or left implicit.
+// and table blocks, of the order of globs and operations, of the case and
+// spacing of ddl command-tag globs, and of defaults being written out or
+// left implicit (a target equal to the name it would default to included).
+// In: the effective ddl settings and name mapping, so two agents with
+// different DDL rules or targets refuse each other.
 func (c *Config) Digest() string {
 	sum := sha256.Sum256([]byte(c.canonical()))
 	return hex.EncodeToString(sum[:])[:16]
@@ -41,7 +44,7 @@ func (c *Config) canonical() string {
 		fmt.Fprintf(&b, format, args...)
 		b.WriteByte('\n')
 	}
-	line("pgduet-config v1")
+	line("pgduet-config v2")
 	line("pair %s ddl_source=%s", q(c.Pair.Name), q(c.Pair.DDLSource))
 
 	nodes := slices.Clone(c.Nodes)
@@ -57,11 +60,12 @@ func (c *Config) canonical() string {
 	}
 	line("retry connection=%d other=%d", int64(c.Retry.Connection), int64(c.Retry.Other))
 	line("conflicts policy=%s", q(c.Conflicts.Policy))
+	line("ddl replicate=%t reverse=%s allow=%s deny=%s", c.DDL.Replicate, q(c.DDL.Reverse), canonicalSet(c.DDL.Allow), canonicalSet(c.DDL.Deny))
 
 	schemas := slices.Clone(c.Schemas)
 	sort.Slice(schemas, func(i, j int) bool { return schemas[i].Name < schemas[j].Name })
 	for _, s := range schemas {
-		line("schema %s tables=%s exclude=%s operations=%s", q(s.Name), canonicalSet(s.Tables), canonicalSet(s.Exclude), canonicalOps(s.Operations))
+		line("schema %s target=%s tables=%s exclude=%s operations=%s", q(s.Name), q(s.Target), canonicalSet(s.Tables), canonicalSet(s.Exclude), canonicalOps(s.Operations))
 	}
 	tables := slices.Clone(c.Tables)
 	sort.Slice(tables, func(i, j int) bool {
@@ -71,7 +75,7 @@ func (c *Config) canonical() string {
 		return tables[i].Name < tables[j].Name
 	})
 	for _, t := range tables {
-		line("table %s %s operations=%s", q(t.Schema), q(t.Name), canonicalOps(t.Operations))
+		line("table %s %s target=%s %s operations=%s", q(t.Schema), q(t.Name), q(t.TargetSchema), q(t.TargetName), canonicalOps(t.Operations))
 	}
 	return b.String()
 }

@@ -138,3 +138,70 @@ func TestDigestHasNoSecrets(t *testing.T) {
 		}
 	}
 }
+
+// The effective ddl settings and the name mapping are part of the digest:
+// two agents with different DDL rules or targets refuse each other.
+func TestDigestDDLAndTargets(t *testing.T) {
+	const base = `
+ddl {
+  allow = ["CREATE TABLE", "ALTER *"]
+}
+schema "app" {
+  target = "app_copy"
+}
+table "app.orders" {
+  target = "sales.orders"
+}
+table "legacy.items" {}
+`
+	baseDigest := mustParse(t, "base.hcl", baseNodes+base).Digest()
+	same := map[string]string{
+		"ddl defaults written out": `
+ddl {
+  replicate = true
+  reverse   = "ignore"
+  allow     = ["ALTER *", "CREATE TABLE"]
+  deny      = ["DROP DATABASE"]
+}
+schema "app" {
+  target = "app_copy"
+}
+table "app.orders" {
+  target = "sales.orders"
+}
+table "legacy.items" {
+  target = "legacy.items"
+}
+`,
+		"tag case and spacing":           strings.Replace(base, `"CREATE TABLE", "ALTER *"`, `"create   table", "Alter *", "ALTER *"`, 1),
+		"quoted target spelled the same": strings.Replace(base, `"app_copy"`, `"\"app_copy\""`, 1),
+		"table target written as its default": strings.Replace(base, `table "legacy.items" {}`,
+			"table \"legacy.items\" {\n  target = \"legacy.items\"\n}", 1),
+	}
+	different := map[string]string{
+		"ddl replicate":    strings.Replace(base, "ddl {", "ddl {\n  replicate = false", 1),
+		"ddl reverse":      strings.Replace(base, "ddl {", "ddl {\n  reverse = \"reject\"", 1),
+		"ddl allow":        strings.Replace(base, `"ALTER *"`, `"ALTER TABLE"`, 1),
+		"ddl deny":         strings.Replace(base, "ddl {", "ddl {\n  deny = [\"DROP *\"]", 1),
+		"ddl deny empty":   strings.Replace(base, "ddl {", "ddl {\n  deny = []", 1),
+		"ddl block gone":   strings.Replace(base, "ddl {\n  allow = [\"CREATE TABLE\", \"ALTER *\"]\n}", "", 1),
+		"schema target":    strings.Replace(base, `"app_copy"`, `"app_copy2"`, 1),
+		"target case":      strings.Replace(base, `"app_copy"`, `"\"App_copy\""`, 1),
+		"table target":     strings.Replace(base, `"sales.orders"`, `"sales.orders2"`, 1),
+		"no table target":  strings.Replace(base, `target = "sales.orders"`, "", 1),
+		"no schema target": strings.Replace(base, `target = "app_copy"`, "", 1),
+	}
+	for name, sel := range same {
+		if got := mustParse(t, name+".hcl", baseNodes+sel).Digest(); got != baseDigest {
+			t.Errorf("%s: digest changed (%s -> %s)", name, baseDigest, got)
+		}
+	}
+	for name, sel := range different {
+		if sel == base {
+			t.Fatalf("%s: the change did not apply", name)
+		}
+		if got := mustParse(t, name+".hcl", baseNodes+sel).Digest(); got == baseDigest {
+			t.Errorf("%s: digest did not change", name)
+		}
+	}
+}

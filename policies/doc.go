@@ -5,7 +5,8 @@
 // pair. This package turns it into a [Config] that the rest of pgduet treats
 // as settled fact. It sits before the data path: capture, transport and apply
 // only ever ask a loaded Config questions ([Config.Selected],
-// [Config.PublicationSchemas], [Config.Node], [Config.Digest], ...).
+// [Config.SelectedOn], [Config.MapTable], [Config.PublicationSchemas],
+// [Config.Node], [Config.Digest], ...).
 //
 // Invariant owned here: validate once, at load. [Load] and [Parse] either
 // return a Config whose every value has been checked (names, addresses,
@@ -17,11 +18,20 @@
 // decodeXBlock function per block type; decoded structs keep their DeclRange
 // so later checks (duplicates, cross references) can point at the source.
 //
+// Name mapping: the names in schema and table blocks are the DDL source's
+// (pair.ddl_source); `target` names the same schema or table on the other
+// node. The mapping must be one-to-one (checked at load, see mapping.go);
+// [Config.MapSchema], [Config.MapTable], [Config.SelectedOn] and the other
+// ...On methods answer in either node's names, [Config.SchemaTargets] and
+// [Config.TableTargets] give the forward mapping for DDL rewriting. The
+// ddl block's effective values are in [Config.DDL]; matching command tags
+// against its globs is ddlparse's job.
+//
 // Settings that belong to the policy language but that this version of
-// pgduet does not enforce yet (sync, ddl, throttle, alert, names, table
-// target/columns/where/conflicts, schema target, conflict policies other
-// than "fail") are declared in the schemas and refused with a "Not supported
-// yet" error: a setting is never silently ignored.
+// pgduet does not enforce yet (sync, throttle, alert, names, table
+// columns/where/conflicts, conflict policies other than "fail") are
+// declared in the schemas and refused with a "Not supported yet" error: a
+// setting is never silently ignored.
 //
 // Evaluation is pure: no database, no network. The only I/O is reading the
 // config files and the files named by file("path"); env("NAME") reads the

@@ -74,6 +74,10 @@ func TestDigestSplitEqualsSingle(t *testing.T) {
 		t.Fatalf("digest of split/ %s != digest of split_in_one_file.hcl %s\nsplit:\n%s\nsingle:\n%s",
 			a, b, split.canonical(), single.canonical())
 	}
+	if split.DDL.Reverse != DDLReverseReject || !slices.Equal(split.DDL.Deny, []string{"DROP DATABASE", "DROP SCHEMA"}) ||
+		split.MapSchema("east", "billing") != "billing_eu" {
+		t.Errorf("split config: ddl %+v, billing maps to %q", split.DDL, split.MapSchema("east", "billing"))
+	}
 	if len(split.Digest()) != 16 {
 		t.Fatalf("digest %q: want 16 hex characters", split.Digest())
 	}

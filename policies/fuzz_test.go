@@ -3,6 +3,7 @@ package policies
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
@@ -24,6 +25,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(src)
 	}
 	f.Add([]byte(baseNodes + `table "\"A\".\"B\"" { operations = ["truncate"] }`))
+	f.Add([]byte(baseNodes + mappingSel + `ddl { reverse = "reject" }`))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		cfg, diags := Parse("testdata/fuzz.hcl", src)
 		_ = FormatDiagnostics(diags)
@@ -62,6 +64,35 @@ func FuzzParse(f *testing.F) {
 			if _, ok := cfg.Selected(tb.Schema, tb.Name); !ok {
 				t.Fatalf("table block %s.%s not selected", tb.Schema, tb.Name)
 			}
+		}
+		// Name mapping: a table block's table maps to its target and back,
+		// and is selected on the other node under its target name.
+		source, other := cfg.Pair.DDLSource, cfg.Peer(cfg.Pair.DDLSource).Name
+		for _, tb := range cfg.Tables {
+			if s, n := cfg.MapTable(source, tb.Schema, tb.Name); s != tb.TargetSchema || n != tb.TargetName {
+				t.Fatalf("MapTable(%s, %s.%s) = %s.%s, want its target", source, tb.Schema, tb.Name, s, n)
+			}
+			if s, n := cfg.MapTable(other, tb.TargetSchema, tb.TargetName); s != tb.Schema || n != tb.Name {
+				t.Fatalf("MapTable(%s, %s.%s) = %s.%s, want %s.%s", other, tb.TargetSchema, tb.TargetName, s, n, tb.Schema, tb.Name)
+			}
+			if _, ok := cfg.SelectedOn(other, tb.TargetSchema, tb.TargetName); !ok {
+				t.Fatalf("target %s.%s of table block %s.%s not selected on %s", tb.TargetSchema, tb.TargetName, tb.Schema, tb.Name, other)
+			}
+			if !cfg.SchemaSelectedOn(other, tb.TargetSchema) {
+				t.Fatalf("schema %s of a table block's target not selected on %s", tb.TargetSchema, other)
+			}
+		}
+		for _, s := range cfg.Schemas {
+			if cfg.MapSchema(source, s.Name) != s.Target || cfg.MapSchema(other, s.Target) != s.Name {
+				t.Fatalf("schema %s <-> %s does not map both ways", s.Name, s.Target)
+			}
+		}
+		_ = cfg.PublicationSchemasOn(other)
+		_ = cfg.PublicationTablesOn(other)
+		_ = cfg.SchemaTargets()
+		_ = cfg.TableTargets()
+		if !slices.Contains(ddlReverseModes, cfg.DDL.Reverse) {
+			t.Fatalf("ddl.reverse %q", cfg.DDL.Reverse)
 		}
 	})
 }

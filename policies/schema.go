@@ -13,7 +13,7 @@ var rootSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 	{Type: "pair", LabelNames: []string{"name"}},
 	{Type: "node", LabelNames: []string{"name"}},
 	{Type: "sync"}, // refused
-	{Type: "ddl"},  // refused
+	{Type: "ddl"},
 	{Type: "conflicts"},
 	{Type: "throttle", LabelNames: []string{"phase"}}, // refused
 	{Type: "retry"},
@@ -69,7 +69,6 @@ var syncSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "schema"}, {Name: "data"}, {Name: "existing_tables"}, {Name: "parallelism"},
 }}
 
-// refused
 var ddlSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "replicate"}, {Name: "reverse"}, {Name: "allow"}, {Name: "deny"},
 }}
@@ -101,13 +100,13 @@ var schemaSelSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "tables"},
 	{Name: "exclude"},
 	{Name: "operations"},
-	{Name: "target"}, // refused
+	{Name: "target"},
 }}
 
 var tableSelSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "operations"},
-		{Name: "target"},  // refused
+		{Name: "target"},
 		{Name: "columns"}, // refused
 		{Name: "where"},   // refused
 	},
@@ -119,7 +118,6 @@ var tableSelSchema = &hcl.BodySchema{
 // refusedBlocks: top-level block type → its schema (checked, then refused).
 var refusedBlocks = map[string]*hcl.BodySchema{
 	"sync":     syncSchema,
-	"ddl":      ddlSchema,
 	"throttle": throttleSchema,
 	"alert":    alertSchema,
 	"names":    namesSchema,
@@ -131,3 +129,6 @@ var (
 	conflictPolicies  = []string{PolicyFail, PolicyIgnore, PolicyOverwrite, PolicyLastWriteWins}
 	supportedPolicies = []string{PolicyFail}
 )
+
+// ddlReverseModes are the valid ddl.reverse values.
+var ddlReverseModes = []string{DDLReverseIgnore, DDLReverseReject}

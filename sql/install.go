@@ -17,6 +17,11 @@ var files embed.FS
 // installLock is the advisory lock key held while installing ("pgduet" in ASCII).
 const installLock = 0x706764756574
 
+// InternalSQL marks the rest of the current transaction as pgduet's own work:
+// its event triggers neither capture nor reject DDL run there. Sessions that
+// create pgduet's objects (install, publication setup, uninstall) run it.
+const InternalSQL = "SELECT pg_catalog.set_config('pgduet.internal', 'on', true)"
+
 // File is one embedded SQL file.
 type File struct {
 	Version int
@@ -71,6 +76,10 @@ func Install(ctx context.Context, conn *pgx.Conn) (int, error) {
 	defer tx.Rollback(ctx)
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(installLock)); err != nil {
 		return 0, fmt.Errorf("install pgduet schema: take install lock: %w", err)
+	}
+	// pgduet's own DDL is neither captured nor rejected by its event triggers.
+	if _, err := tx.Exec(ctx, InternalSQL); err != nil {
+		return 0, fmt.Errorf("install pgduet schema: %w", err)
 	}
 	var have int
 	var exists bool

@@ -23,6 +23,7 @@ type Config struct {
 	Node       string       // the local node (the receiver)
 	Peer       string       // the node whose changes are applied; the origin is named after it
 	Logger     *slog.Logger // nil: discard; the applier adds "origin", the caller's logger should carry node, peer and direction
+	DDL        *DDLRules    // what to do with DDL from the peer; nil: the peer sends none
 }
 
 // OriginName is the replication origin that records, on the receiving node, how
@@ -46,6 +47,8 @@ type Stats struct {
 	RowsApplied        OpCounts          // rows written, by operation
 	DeleteMissing      uint64            // DELETEs that found no row (skipped, logged)
 	Conflicts          map[string]uint64 // conflicts that failed a transaction, by kind
+	DDLApplied         uint64            // DDL statements replayed (in committed and failed transactions alike)
+	DDLSkipped         map[string]uint64 // DDL events not replayed, by kind (ddl_denied, ddl_unselected, ...)
 	RoundTrips         uint64            // waits for the local server (catalog reads, pipelines, COMMIT/ROLLBACK, Open/Close)
 	StatementsPrepared uint64            // distinct statements built (each prepared once per connection)
 	LastEndLSN         change.LSN        // end LSN of the last committed source transaction
@@ -65,10 +68,11 @@ type Applier struct {
 	conn   *pgx.Conn
 	tables map[change.TableRef]*table
 
-	stmtSeq   uint64   // statement names: pgduet_apply_<n>
-	stmtClock uint64   // LRU clock
-	stmtCount int      // statements in the tables' maps
-	closing   []string // prepared statements to deallocate at the start of the next pipeline
+	stmtSeq   uint64            // statement names: pgduet_apply_<n>
+	stmtClock uint64            // LRU clock
+	stmtCount int               // statements in the tables' maps
+	closing   []string          // prepared statements to deallocate at the start of the next pipeline
+	skips     map[skipKey]int64 // DDL events a DBA asked to skip (pgduet.skip), read at Open
 
 	statsMu  sync.Mutex
 	progress change.LSN
@@ -87,7 +91,7 @@ func New(cfg Config) *Applier {
 		log:       log.With("origin", OriginName(cfg.Pair, cfg.Peer)), // the caller's logger carries node, peer and direction
 		origin:    OriginName(cfg.Pair, cfg.Peer),
 		direction: direction,
-		stats:     Stats{Conflicts: map[string]uint64{}},
+		stats:     Stats{Conflicts: map[string]uint64{}, DDLSkipped: map[string]uint64{}},
 	}
 }
 
@@ -108,6 +112,7 @@ SET search_path = '';
 SET datestyle = 'ISO';
 SET intervalstyle = 'postgres';
 SET extra_float_digits = 3;
+SET standard_conforming_strings = on;
 SELECT pg_catalog.set_config('synchronous_commit', 'local', false) WHERE pg_catalog.current_setting('synchronous_commit') = 'off'`
 
 // Open connects to the local database, prepares the session (see sessionSQL),
@@ -185,8 +190,14 @@ func (a *Applier) Open(ctx context.Context) (progress change.LSN, err error) {
 		}
 	}
 
-	ok = true
 	a.conn = conn
+	if a.cfg.DDL != nil {
+		if err := a.loadSkips(ctx); err != nil {
+			a.conn = nil
+			return 0, fmt.Errorf("apply %s: %w", a.direction, err)
+		}
+	}
+	ok = true
 	a.tables = map[change.TableRef]*table{}
 	a.stmtCount, a.closing = 0, nil // statements lived on the previous connection
 	a.statsMu.Lock()
@@ -210,6 +221,7 @@ func (a *Applier) Stats() Stats {
 	defer a.statsMu.Unlock()
 	s := a.stats
 	s.Conflicts = maps.Clone(a.stats.Conflicts)
+	s.DDLSkipped = maps.Clone(a.stats.DDLSkipped)
 	return s
 }
 

@@ -194,7 +194,7 @@ func (a *Applier) readCatalog(ctx context.Context, refs []change.TableRef) ([]*t
 // read in one round trip. A target whose shape changed loses its prepared
 // statements (deallocated at the start of the next pipeline), because their
 // parameter types were fixed when they were prepared.
-func (a *Applier) resolveTables(ctx context.Context, tx *change.Tx) error {
+func (a *Applier) resolveTables(ctx context.Context, changes []change.Change) error {
 	var need []change.TableRef
 	want := func(ref change.TableRef, rel *change.Relation) {
 		t := a.tables[ref]
@@ -205,8 +205,8 @@ func (a *Applier) resolveTables(ctx context.Context, tx *change.Tx) error {
 			need = append(need, ref)
 		}
 	}
-	for i := range tx.Changes {
-		ch := &tx.Changes[i]
+	for i := range changes {
+		ch := &changes[i]
 		if ch.Op == change.Truncate {
 			for _, r := range ch.Rels {
 				want(r.Table, nil)
@@ -226,8 +226,8 @@ func (a *Applier) resolveTables(ctx context.Context, tx *change.Tx) error {
 	}
 	// Bind every source shape now, so that a missing column fails before anything
 	// is sent.
-	for i := range tx.Changes {
-		ch := &tx.Changes[i]
+	for i := range changes {
+		ch := &changes[i]
 		if ch.Op == change.Truncate {
 			continue
 		}

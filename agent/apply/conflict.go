@@ -32,11 +32,18 @@ type ConflictError struct {
 	Op     change.Op
 	EndLSN change.LSN // the source transaction's end LSN
 	Xid    uint32     // the source transaction's xid
+	// Statement is the DDL statement of a ddl_unsupported event (Table, Key
+	// and Op are empty then).
+	Statement string
 
 	err error // the server's error, when there was one (23505)
+	seq int   // DDL events: the change index of the event's first queue row
 }
 
 func (e *ConflictError) Error() string {
+	if e.Statement != "" {
+		return fmt.Sprintf("%s: %s; statement: %s", e.Kind, e.Detail, e.Statement)
+	}
 	return fmt.Sprintf("%s %s: %s conflict, key %s: %s", e.Op, e.Table, e.Kind, e.Key, e.Detail)
 }
 

@@ -105,32 +105,32 @@ func (a *Applier) apply(ctx context.Context, tx *change.Tx) error {
 	if err := validate(tx); err != nil {
 		return err
 	}
-	a.evictStatements()
-	if err := a.resolveTables(ctx, tx); err != nil {
-		if a.conn.IsClosed() {
-			return fmt.Errorf("%w (%w)", err, errConnLost)
-		}
+	ddl, err := a.planDDL(tx)
+	if err != nil {
 		return err
 	}
-	// Plan every change before anything is sent: a change that cannot be applied
-	// at all fails here, with nothing to roll back.
+	a.evictStatements()
 	plans := make([]*rowPlan, len(tx.Changes))
 	stmts := make([]*stmt, len(tx.Changes))
-	for i := range tx.Changes {
-		ch := &tx.Changes[i]
-		if ch.Op == change.Truncate {
-			continue
+	out := &outcome{}
+	if ddl == nil {
+		// Plan every change before anything is sent: a change that cannot be
+		// applied at all fails here, with nothing to roll back.
+		if err := a.prepareSegment(ctx, tx, 0, len(tx.Changes), plans, stmts); err != nil {
+			return err
 		}
-		p, err := a.plan(ch)
-		if err != nil {
-			return fmt.Errorf("%s %s: %w", ch.Op, ch.Rel.Table, err)
+		if err := a.pipeline(ctx, tx, 0, len(tx.Changes), true, plans, stmts, out); err != nil {
+			return err // the connection is gone: the server rolls back
 		}
-		plans[i], stmts[i] = p, a.statement(ch.Op, p)
-	}
-
-	out, err := a.pipeline(ctx, tx, plans, stmts)
-	if err != nil {
-		return err // the connection is gone: the server rolls back
+	} else {
+		if err := a.applySegments(ctx, tx, ddl, plans, stmts, out); err != nil {
+			return err
+		}
+		if out.failure != nil {
+			// After the rollback below: a stopped DDL event is recorded
+			// for the DBA (pgduet.skip) on a connection of its own.
+			defer a.recordStop(tx, out.failure)
+		}
 	}
 
 	pc := a.conn.PgConn()
@@ -140,6 +140,9 @@ func (a *Applier) apply(ctx context.Context, tx *change.Tx) error {
 	if out.failure != nil {
 		a.rollback(ctx)
 		a.invalidate(tx, out.failure)
+		if ddl != nil {
+			a.markAllStale() // the catalog read inside the transaction saw its DDL
+		}
 		return out.failure
 	}
 
@@ -158,6 +161,9 @@ func (a *Applier) apply(ctx context.Context, tx *change.Tx) error {
 			// Refused at commit (a serialization failure, a constraint trigger
 			// enabled ALWAYS): the server rolled back, the session is usable.
 			a.invalidate(tx, err)
+			if ddl != nil {
+				a.markAllStale()
+			}
 			return fmt.Errorf("commit: %w", err)
 		}
 		a.breakConn()
@@ -271,11 +277,11 @@ type outcome struct {
 //
 // An error returned means the connection is gone; a failed transaction is
 // reported in outcome.failure.
-func (a *Applier) pipeline(ctx context.Context, tx *change.Tx, plans []*rowPlan, stmts []*stmt) (*outcome, error) {
+func (a *Applier) pipeline(ctx context.Context, tx *change.Tx, lo, hi int, begin bool, plans []*rowPlan, stmts []*stmt, out *outcome) error {
 	pc := a.conn.PgConn()
 	closing := a.closing
 	a.closing = nil
-	steps := make([]step, 0, len(closing)+2*len(tx.Changes)+3)
+	steps := make([]step, 0, len(closing)+2*(hi-lo)+3)
 	defer func() {
 		for _, s := range steps {
 			if s.kind == stepPrepare {
@@ -289,12 +295,14 @@ func (a *Applier) pipeline(ctx context.Context, tx *change.Tx, plans []*rowPlan,
 		p.SendDeallocate(name)
 		steps = append(steps, step{kind: stepClose})
 	}
-	p.SendQueryParams("BEGIN", nil, nil, nil, nil)
-	steps = append(steps, step{kind: stepBegin})
-	p.SendQueryParams(xactSetupSQL, [][]byte{[]byte(tx.EndLSN.String()), []byte(originTime(tx.CommitTime))}, nil, nil, nil)
-	steps = append(steps, step{kind: stepSetup})
+	if begin {
+		p.SendQueryParams("BEGIN", nil, nil, nil, nil)
+		steps = append(steps, step{kind: stepBegin})
+		p.SendQueryParams(xactSetupSQL, [][]byte{[]byte(tx.EndLSN.String()), []byte(originTime(tx.CommitTime))}, nil, nil, nil)
+		steps = append(steps, step{kind: stepSetup})
+	}
 	queued := 0
-	for i := range tx.Changes {
+	for i := lo; i < hi; i++ {
 		ch := &tx.Changes[i]
 		if ch.Op == change.Truncate {
 			p.SendQueryParams(a.truncateSQL(ch), nil, nil, nil, nil)
@@ -315,7 +323,7 @@ func (a *Applier) pipeline(ctx context.Context, tx *change.Tx, plans []*rowPlan,
 		}
 		if queued >= flushBytes {
 			if err := p.Flush(); err != nil {
-				return nil, a.lost(p, "send", err)
+				return a.lost(p, "send", err)
 			}
 			queued = 0
 		}
@@ -324,10 +332,9 @@ func (a *Applier) pipeline(ctx context.Context, tx *change.Tx, plans []*rowPlan,
 	steps = append(steps, step{kind: stepSync})
 	a.roundTrip()
 	if err := p.Flush(); err != nil {
-		return nil, a.lost(p, "send", err)
+		return a.lost(p, "send", err)
 	}
 
-	out := &outcome{}
 	last := len(steps) - 1
 	for si := 0; si <= last; si++ {
 		s := &steps[si]
@@ -360,7 +367,7 @@ func (a *Applier) pipeline(ctx context.Context, tx *change.Tx, plans []*rowPlan,
 		if err != nil {
 			var pgErr *pgconn.PgError
 			if !errors.As(err, &pgErr) || s.kind == stepSync || pgErr.Severity == "FATAL" || pgErr.Severity == "PANIC" {
-				return nil, a.lost(p, "read results", err)
+				return a.lost(p, "read results", err)
 			}
 			if out.failure == nil {
 				out.failure = a.stepError(tx, s, pgErr)
@@ -376,9 +383,81 @@ func (a *Applier) pipeline(ctx context.Context, tx *change.Tx, plans []*rowPlan,
 		}
 	}
 	if err := p.Close(); err != nil {
-		return nil, a.lost(nil, "end pipeline", err)
+		return a.lost(nil, "end pipeline", err)
 	}
-	return out, nil
+	return nil
+}
+
+// prepareSegment resolves the tables of changes [lo, hi) and plans their
+// statements. Queue rows are not there: they are never applied as rows.
+func (a *Applier) prepareSegment(ctx context.Context, tx *change.Tx, lo, hi int, plans []*rowPlan, stmts []*stmt) error {
+	if err := a.resolveTables(ctx, tx.Changes[lo:hi]); err != nil {
+		if a.conn.IsClosed() {
+			return fmt.Errorf("%w (%w)", err, errConnLost)
+		}
+		return err
+	}
+	for i := lo; i < hi; i++ {
+		ch := &tx.Changes[i]
+		if ch.Op == change.Truncate {
+			continue
+		}
+		p, err := a.plan(ch)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", ch.Op, ch.Rel.Table, err)
+		}
+		plans[i], stmts[i] = p, a.statement(ch.Op, p)
+	}
+	return nil
+}
+
+// applySegments runs a transaction that carries DDL: BEGIN and the origin
+// setup, then, in order, each run of row changes between queue rows (one
+// pipeline each, its tables read after the DDL before it) and the DDL
+// actions placed before them. The transaction is left open (or aborted, with
+// out.failure set) for the caller to commit or roll back. An error returned
+// means the transaction cannot go on and was not started or was rolled back.
+func (a *Applier) applySegments(ctx context.Context, tx *change.Tx, ddl *ddlPlan, plans []*rowPlan, stmts []*stmt, out *outcome) error {
+	if err := a.pipeline(ctx, tx, 0, 0, true, plans, stmts, out); err != nil {
+		return err
+	}
+	fail := func(err error) error {
+		out.failure = err
+		return nil
+	}
+	n := len(tx.Changes)
+	for lo := 0; lo <= n && out.failure == nil; {
+		for _, act := range ddl.actions[lo] {
+			if err := a.runDDL(ctx, tx, act); err != nil {
+				if errors.Is(err, errConnLost) {
+					return err
+				}
+				return fail(err)
+			}
+		}
+		if lo == n {
+			break
+		}
+		if ddl.queue[lo] {
+			lo++
+			continue
+		}
+		hi := lo + 1
+		for hi < n && !ddl.queue[hi] && len(ddl.actions[hi]) == 0 {
+			hi++
+		}
+		if err := a.prepareSegment(ctx, tx, lo, hi, plans, stmts); err != nil {
+			if errors.Is(err, errConnLost) {
+				return err
+			}
+			return fail(err)
+		}
+		if err := a.pipeline(ctx, tx, lo, hi, false, plans, stmts, out); err != nil {
+			return err
+		}
+		lo = hi
+	}
+	return nil
 }
 
 // changeDone records one change's successful statement: its rows, or the

@@ -17,12 +17,35 @@ import (
 // once per truncated table. It runs on Run's goroutine and must not block.
 type Filter func(t change.TableRef, op change.Op) bool
 
+// Mapper renames a table for the peer (SPEC §4 `target`): t is this node's
+// name, the result the peer's. It runs on Run's goroutine and must not block.
+type Mapper func(t change.TableRef) change.TableRef
+
+// DDLMode says what becomes of the rows pgduet's event triggers write to
+// pgduet.ddl_queue (SPEC §6.4).
+type DDLMode uint8
+
+const (
+	// DDLOff: queue rows are pgduet's own bookkeeping, dropped like every
+	// other change to schema pgduet (ddl.replicate = false).
+	DDLOff DDLMode = iota
+	// DDLForward: this node is the DDL source; queue rows are sent to the
+	// peer in place, which replays the DDL they describe.
+	DDLForward
+	// DDLIgnore: this node is not the DDL source; its DDL is not shipped.
+	// Each command is logged once (Warn) and its rows counted in
+	// Stats.DDLIgnored.
+	DDLIgnore
+)
+
 // Config configures one Capture.
 type Config struct {
 	ConnString string // libpq/pgx connection string of the local database; capture adds replication=database itself
 	Pair, Node string
 	Peer       string // the other node: its changes are applied here under origin pgduet_<pair>_<peer>, so those are echoes
 	Filter     Filter // nil keeps everything
+	Map        Mapper // nil keeps this node's names
+	DDL        DDLMode
 
 	// StatusInterval is the longest time between two standby status updates;
 	// default 10s. Run shortens it to a third of the server's wal_sender_timeout
@@ -62,6 +85,7 @@ type Stats struct {
 	TxFiltered      uint64     // transactions dropped because no change was left after filtering
 	ChangesFiltered uint64     // changes the Filter rejected (a TRUNCATE counts once per rejected table)
 	ChangesInternal uint64     // changes to pgduet's own tables (schema pgduet), never forwarded
+	DDLIgnored      uint64     // queue rows of DDL not shipped because this node is not the DDL source (DDLIgnore)
 	LastCommitTime  time.Time  // commit time of the last non-echo transaction received
 }
 

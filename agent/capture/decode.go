@@ -11,7 +11,8 @@ import (
 )
 
 // internalSchema holds pgduet's own bookkeeping tables; their changes are never
-// forwarded (counted in Stats.ChangesInternal).
+// forwarded (counted in Stats.ChangesInternal), except inserts into the DDL
+// queue under DDLForward.
 const internalSchema = "pgduet"
 
 // txKind says what becomes of a committed transaction.
@@ -30,6 +31,10 @@ type committed struct {
 	origin   string     // the Origin message's name, "" when local
 	filtered int        // changes the Filter dropped
 	internal int        // changes to tables in schema pgduet
+	// ddlIgnored counts queue rows dropped under DDLIgnore; ddlSeen holds the
+	// commands already logged, so each is logged once.
+	ddlIgnored int
+	ddlSeen    map[string]bool
 }
 
 // decoder turns pgoutput protocol-1 messages into whole transactions. It holds
@@ -39,15 +44,18 @@ type decoder struct {
 	echoOrigin string
 	filter     Filter
 	log        *slog.Logger
-	rels       map[uint32]*change.Relation
-	cur        *committed // between Begin and Commit; nil outside a transaction
+	mapper     Mapper
+	ddl        DDLMode
+	rels       map[uint32]*change.Relation // as the peer names them (mapped)
+	src        map[uint32]change.TableRef  // this node's names
+	cur        *committed                  // between Begin and Commit; nil outside a transaction
 }
 
 func newDecoder(echoOrigin string, filter Filter, log *slog.Logger) *decoder {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &decoder{echoOrigin: echoOrigin, filter: filter, log: log, rels: map[uint32]*change.Relation{}}
+	return &decoder{echoOrigin: echoOrigin, filter: filter, log: log, rels: map[uint32]*change.Relation{}, src: map[uint32]change.TableRef{}}
 }
 
 // inTx reports whether a Begin has been decoded without its Commit.
@@ -122,6 +130,10 @@ func (d *decoder) decode(data []byte) (*committed, error) {
 
 	case *pglogrepl.RelationMessage:
 		rel := newRelation(m)
+		d.src[m.RelationID] = rel.Table
+		if d.mapper != nil && rel.Table.Schema != internalSchema {
+			rel.Table = d.mapper(rel.Table)
+		}
 		d.rels[m.RelationID] = rel
 		d.log.Debug("relation", "table", rel.Table.String(), "columns", len(rel.Columns), "identity", string(rune(rel.Identity)))
 
@@ -135,6 +147,10 @@ func (d *decoder) decode(data []byte) (*committed, error) {
 		c := change.Change{Op: change.Insert, Rel: rel}
 		if c.New, err = values(rel, m.Tuple); err != nil {
 			return nil, fmt.Errorf("insert into %s: %w", rel.Table, err)
+		}
+		if rel.Table == change.DDLQueue && d.ddl == DDLIgnore {
+			d.ignoreDDL(rel, c.New)
+			return nil, nil
 		}
 		d.cur.tx.Changes = append(d.cur.tx.Changes, c)
 
@@ -230,15 +246,42 @@ func (d *decoder) relation(id uint32, op change.Op) (*change.Relation, bool, err
 	if !ok {
 		return nil, false, fmt.Errorf("pgoutput %s for relation %d that no Relation message described", op, id)
 	}
+	src := d.src[id]
 	switch {
-	case rel.Table.Schema == internalSchema:
+	case src == change.DDLQueue && op == change.Insert && d.ddl != DDLOff:
+		return rel, true, nil
+	case src.Schema == internalSchema:
 		d.cur.internal++
 		return rel, false, nil
-	case d.filter != nil && !d.filter(rel.Table, op):
+	case d.filter != nil && !d.filter(src, op):
 		d.cur.filtered++
 		return rel, false, nil
 	}
 	return rel, true, nil
+}
+
+// ignoreDDL drops a queue row on a node that is not the DDL source, logging
+// each command (query and command number) once.
+func (d *decoder) ignoreDDL(rel *change.Relation, row []change.Value) {
+	d.cur.ddlIgnored++
+	col := func(name string) string {
+		for i, c := range rel.Columns {
+			if c.Name == name && i < len(row) {
+				return string(row[i].Data)
+			}
+		}
+		return ""
+	}
+	key := col("stmt_time") + "/" + col("command") + "/" + col("query")
+	if d.cur.ddlSeen[key] {
+		return
+	}
+	if d.cur.ddlSeen == nil {
+		d.cur.ddlSeen = map[string]bool{}
+	}
+	d.cur.ddlSeen[key] = true
+	d.log.Warn("DDL on this node is not replicated: DDL flows from the DDL source only (ddl.reverse = \"ignore\")",
+		"tag", col("tag"), "object", col("identity"), "query", col("query"), "xid", d.cur.tx.Xid)
 }
 
 // newRelation makes a new Relation from a Relation message. It never updates one

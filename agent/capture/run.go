@@ -189,6 +189,7 @@ func parseGUCDuration(s string) (time.Duration, error) {
 //     - ErrorResponse, CopyDone, anything else: end the session with an error.
 func (c *Capture) stream(ctx context.Context, conn *pgconn.PgConn, interval time.Duration) error {
 	d := newDecoder(c.echoOrigin, c.cfg.Filter, c.log)
+	d.mapper, d.ddl = c.cfg.Map, c.cfg.DDL
 	var hold *change.Tx // decoded, not yet in the channel
 	nextStatus := time.Now().Add(interval)
 	for {
@@ -319,6 +320,7 @@ func (c *Capture) committed(res *committed) error {
 	c.stats.ReceivedLSN = c.received
 	c.stats.ChangesFiltered += uint64(res.filtered)
 	c.stats.ChangesInternal += uint64(res.internal)
+	c.stats.DDLIgnored += uint64(res.ddlIgnored)
 	var err error
 	switch res.kind {
 	case txDeliver:

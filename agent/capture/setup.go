@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 
 	"github.com/pgduet/pgduet/agent/change"
+	pgsql "github.com/pgduet/pgduet/sql"
 )
 
 // PublicationName is the pair's publication on every node (SPEC §1).
@@ -158,6 +159,10 @@ func setupPublication(ctx context.Context, conn *pgx.Conn, name string, schemas 
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(setupLock)); err != nil {
 		return fmt.Errorf("take setup lock: %w", err)
+	}
+	// Publication DDL is pgduet's own: its event triggers must not capture it.
+	if _, err := tx.Exec(ctx, pgsql.InternalSQL); err != nil {
+		return err
 	}
 	if err := checkSelection(ctx, tx, want); err != nil {
 		return err

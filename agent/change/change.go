@@ -43,6 +43,12 @@ type TableRef struct {
 
 func (t TableRef) String() string { return t.Schema + "." + t.Name }
 
+// DDLQueue is the table pgduet's event triggers write captured DDL to (see
+// sql/0002_ddl.sql). Its rows travel to the peer as ordinary inserts, in place
+// among the row changes of their transaction; the peer's apply replays the
+// DDL they describe instead of inserting them.
+var DDLQueue = TableRef{Schema: "pgduet", Name: "ddl_queue"}
+
 // Replica identity settings, as pgoutput reports them in a Relation message.
 const (
 	IdentityDefault byte = 'd' // primary key

@@ -148,6 +148,15 @@ func (e *encoder) encode(tx *change.Tx, emit func(*peerpb.SenderFrame) error) er
 	size := 0
 	for i := range tx.Changes {
 		c := &tx.Changes[i]
+		// A table redefined inside the transaction (DDL between its row
+		// changes): the changes queued so far use the old definition, so they
+		// go out before the new Relation frame replaces it on the receiver.
+		if len(chunk.Changes) > 0 && e.redefines(c) {
+			if err := emit(&peerpb.SenderFrame{Frame: &peerpb.SenderFrame_Tx{Tx: chunk}}); err != nil {
+				return err
+			}
+			chunk, size = &peerpb.TxChunk{}, 0
+		}
 		pc := &peerpb.Change{
 			Op:       peerpb.Op(c.Op), // change.Op and peerpb.Op share their numbering
 			New:      tuple(c.New),
@@ -184,6 +193,27 @@ func (e *encoder) encode(tx *change.Tx, emit func(*peerpb.SenderFrame) error) er
 	}
 	chunk.Commit = &peerpb.TxCommit{EndLsn: uint64(tx.EndLSN), ChangeCount: uint64(len(tx.Changes))}
 	return emit(&peerpb.SenderFrame{Frame: &peerpb.SenderFrame_Tx{Tx: chunk}})
+}
+
+// redefines reports whether c uses a relation that replaces a table's
+// definition already sent on the stream.
+func (e *encoder) redefines(c *change.Change) bool {
+	check := func(r *change.Relation) bool {
+		if r == nil || r.ID == 0 {
+			return false
+		}
+		known, ok := e.ids[relKey{oid: r.ID}]
+		return ok && known.rel != r
+	}
+	if check(c.Rel) {
+		return true
+	}
+	for _, r := range c.Rels {
+		if check(r) {
+			return true
+		}
+	}
+	return false
 }
 
 // relation returns r's stream id, emitting its Relation frame first if r is new

@@ -199,6 +199,25 @@ func TestCodecRoundTrip(t *testing.T) {
 	}
 }
 
+// DDL between a table's row changes in one transaction gives two shapes of
+// the table inside it: the rows of the old shape must decode with it.
+func TestCodecRedefinesInsideTransaction(t *testing.T) {
+	_, orders, orders2 := testRelations()
+	want := &change.Tx{Xid: 9, CommitLSN: 0x100, EndLSN: 0x180, Changes: []change.Change{
+		{Op: change.Insert, Rel: orders, New: []change.Value{text("1"), text("2.00")}},
+		{Op: change.Insert, Rel: orders2, New: []change.Value{text("2"), text("3.00"), text("new column")}},
+		{Op: change.Truncate, Rels: []*change.Relation{orders}},
+		{Op: change.Insert, Rel: orders, New: []change.Value{text("3"), text("4.00")}},
+	}}
+	got := decodeAll(t, encodeAll(t, want))
+	if len(got) != 1 {
+		t.Fatalf("decoded %d transactions, want 1", len(got))
+	}
+	if d := diffTx(want, got[0]); d != "" {
+		t.Error(d)
+	}
+}
+
 func TestCodecChunksBigTransaction(t *testing.T) {
 	want := bigTx(20000, 5<<20)
 	frames := encodeAll(t, want)

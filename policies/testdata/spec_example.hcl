@@ -52,7 +52,7 @@ sync { # ERROR: Not supported yet
   parallelism     = 4
 }
 
-ddl { # ERROR: Not supported yet
+ddl {
   replicate = true
   reverse   = "ignore"
   allow     = ["*"]
@@ -91,11 +91,11 @@ names { # ERROR: Not supported yet
 schema "public" {
   tables  = ["*"]
   exclude = ["tmp_*"]
-  target  = "public" # ERROR: Not supported yet
+  target  = "public"
 }
 
 table "public.orders" {
-  target     = "sales.orders" # ERROR: Not supported yet
+  target     = "sales.orders"
   columns    = ["id", "customer_id", "total", "status"] # ERROR: Not supported yet
   operations = ["insert", "update", "delete"]
   where      = "region = 'eu'" # ERROR: Not supported yet

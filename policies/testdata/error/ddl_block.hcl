@@ -28,9 +28,16 @@ node "west" {
 
 schema "public" {}
 
-ddl { # ERROR: Not supported yet
-  replicate = true
-  reverse   = "ignore"
-  allow     = ["*"]
-  deny      = ["DROP DATABASE"]
+ddl {
+  replicate = "sometimes" # ERROR: Incorrect attribute value type
+  reverse   = "mirror" # ERROR: Invalid value
+  allow = [
+    "CREATE TABLE",
+    "create  index",
+    "ALTER *",
+    "CREATE_TABLE", # ERROR: Invalid command tag pattern
+    "", # ERROR: Invalid command tag pattern
+    "DROP TABLE;", # ERROR: Invalid command tag pattern
+  ]
+  deny = ["DROP DATABASE", "DROP ?", "   "] # ERROR: Invalid command tag pattern # ERROR: Invalid command tag pattern
 }

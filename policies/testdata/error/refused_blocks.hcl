@@ -43,6 +43,10 @@ names { # ERROR: Not supported yet
   case = "source"
 }
 
+throttle "incremental" { # ERROR: Not supported yet
+  rows_per_second = 0
+}
+
 schema "sales" {
-  target = "sales_copy" # ERROR: Not supported yet
+  target = "sales_copy"
 }

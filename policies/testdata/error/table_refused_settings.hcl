@@ -29,7 +29,7 @@ node "west" {
 schema "public" {}
 
 table "public.orders" {
-  target     = "sales.orders" # ERROR: Not supported yet
+  target     = "sales.orders"
   columns    = ["id", "total"] # ERROR: Not supported yet
   operations = ["insert", "update", "delete"]
   where      = "region = 'eu'" # ERROR: Not supported yet

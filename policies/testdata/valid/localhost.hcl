@@ -40,7 +40,15 @@ conflicts {
   policy = "fail"
 }
 
+ddl {
+  replicate = true
+  reverse   = "ignore"
+  allow     = ["*"]
+  deny      = ["DROP DATABASE"]
+}
+
 schema "public" {
+  target     = "public"
   tables     = ["*"]
   exclude    = ["tmp_*", "scratch?"]
   operations = ["insert", "update", "delete"]
@@ -51,5 +59,6 @@ table "public.audit_log" {
 }
 
 table "\"Sales\".\"Orders\"" {
+  target     = "\"Sales\".\"Orders\""
   operations = ["insert", "update", "delete", "truncate"]
 }

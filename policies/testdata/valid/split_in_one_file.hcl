@@ -6,6 +6,12 @@ table "inventory.items" {}
 
 schema "billing" {
   tables = ["*"]
+  target = "\"billing_eu\""
+}
+
+ddl {
+  deny    = ["drop schema", "DROP  DATABASE"]
+  reverse = "reject"
 }
 
 table "public.events" {

@@ -9,3 +9,8 @@ retry {
 conflicts {
   policy = "fail"
 }
+
+ddl {
+  reverse = "reject"
+  deny    = ["DROP DATABASE", "DROP SCHEMA"]
+}

@@ -3,7 +3,9 @@ schema "public" {
   operations = ["insert", "update", "delete", "truncate"]
 }
 
-schema "billing" {}
+schema "billing" {
+  target = "billing_eu"
+}
 
 table "public.events" {
   operations = ["insert"]

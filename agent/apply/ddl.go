@@ -1,0 +1,534 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgduet/pgduet/agent/change"
+	"github.com/pgduet/pgduet/ddlparse"
+)
+
+// DDL event kinds (SPEC §7), recorded in pgduet.conflict_log and counted in
+// Stats.Conflicts (stops) or Stats.DDLSkipped (skips).
+const (
+	KindDDLFailed      = "ddl_failed"      // the replayed statement failed on this node
+	KindDDLUnsupported = "ddl_unsupported" // the DDL cannot be replayed faithfully (see ddlparse)
+	KindDDLDenied      = "ddl_denied"      // ddl.deny (or not ddl.allow) matches its command tag: skipped
+	KindDDLUnselected  = "ddl_unselected"  // it touches only objects the config does not select: skipped
+)
+
+// DDLRules decide what becomes of DDL arriving from the peer (the DDL source):
+// which statements are replayed, under which names, and what happens to those
+// that cannot be. A nil *DDLRules in Config makes queue rows an error: the
+// peer should not send DDL then.
+type DDLRules struct {
+	// Mapping renames the source's objects to this node's names.
+	Mapping ddlparse.Mapping
+	// Allowed reports whether a command tag passes ddl.allow and ddl.deny,
+	// and which rule decided.
+	Allowed func(tag string) (ok bool, rule string)
+	// Selected reports whether an object the statement creates, changes or
+	// drops is selected, in the source's names. relation is set for tables
+	// and the objects that belong to one (name is the table then);
+	// otherwise name is the object's own name and schema may be "" for
+	// objects outside schemas. A statement is replayed when any of its
+	// objects is selected.
+	Selected func(schema, name string, relation bool) bool
+	// Stop says how ddl_unsupported and ddl_failed events end: true (policy
+	// fail) stops the direction until a DBA handles them; false skips and
+	// records them.
+	Stop bool
+	// Policy is the policy's name, recorded with each event.
+	Policy string
+}
+
+// queueRow is one pgduet.ddl_queue row as it arrived from the peer.
+type queueRow struct {
+	idx                                       int // its change in the transaction
+	event, tag, objType, schema, identity     string
+	query, searchPath, role, stmtTime, detail string
+	command, pid                              int
+	txid                                      int64
+}
+
+func decodeQueueRow(ch *change.Change, idx int) (queueRow, error) {
+	r := queueRow{idx: idx}
+	for i, c := range ch.Rel.Columns {
+		if i >= len(ch.New) {
+			break
+		}
+		v := string(ch.New[i].Data)
+		var err error
+		switch c.Name {
+		case "event":
+			r.event = v
+		case "tag":
+			r.tag = v
+		case "object_type":
+			r.objType = v
+		case "schema_name":
+			r.schema = v
+		case "identity":
+			r.identity = v
+		case "query":
+			r.query = v
+		case "search_path":
+			r.searchPath = v
+		case "role_name":
+			r.role = v
+		case "stmt_time":
+			r.stmtTime = v
+		case "detail":
+			r.detail = v
+		case "command":
+			r.command, err = strconv.Atoi(v)
+		case "backend_pid":
+			r.pid, err = strconv.Atoi(v)
+		case "txid":
+			r.txid, err = strconv.ParseInt(v, 10, 64)
+		}
+		if err != nil {
+			return r, fmt.Errorf("DDL queue row: column %s: %w", c.Name, err)
+		}
+	}
+	if r.event == "" || r.tag == "" {
+		return r, errors.New("DDL queue row without event or tag: the peer runs an incompatible pgduet")
+	}
+	return r, nil
+}
+
+// ddlAction is one decision about captured DDL, placed in the transaction.
+type ddlAction struct {
+	at     int    // the change before which it happens
+	seq    int    // the change index of its first queue row: names the event in conflict_log
+	kind   string // "" replays sql; else a KindDDL* event
+	sql    string // the statement to replay (mapped, deparsed)
+	source string // the statement as the source ran it (or the whole query)
+	tag    string
+	path   string // this node's search_path for the replay
+	role   string
+	detail string // why it is not replayed
+}
+
+// ddlPlan is what a transaction's queue rows ask for.
+type ddlPlan struct {
+	queue   map[int]bool        // changes that are queue rows: never applied as rows
+	actions map[int][]ddlAction // by the change they precede (len(Changes): at the end)
+}
+
+// planDDL reads the transaction's queue rows and decides, per captured
+// statement, whether and where it is replayed. It returns nil when the
+// transaction has no queue rows.
+func (a *Applier) planDDL(tx *change.Tx) (*ddlPlan, error) {
+	var rows []queueRow
+	for i := range tx.Changes {
+		ch := &tx.Changes[i]
+		if ch.Op != change.Insert || ch.Rel.Table != change.DDLQueue {
+			continue
+		}
+		r, err := decodeQueueRow(ch, i)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, r)
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	if a.cfg.DDL == nil {
+		return nil, errors.New("the peer sent DDL but DDL replication is off on this node: both agents must run the same config")
+	}
+	p := &ddlPlan{queue: map[int]bool{}, actions: map[int][]ddlAction{}}
+	add := func(act ddlAction) { p.actions[act.at] = append(p.actions[act.at], act) }
+
+	// Group the rows by client query message, in order of first appearance.
+	type group struct{ rows []queueRow }
+	var order []string
+	groups := map[string]*group{}
+	for _, r := range rows {
+		p.queue[r.idx] = true
+		if r.event == "capture_error" {
+			add(ddlAction{at: r.idx, seq: r.idx, kind: KindDDLUnsupported, source: r.query, tag: r.tag,
+				detail: "the source's event trigger could not capture this command: " + r.detail})
+			continue
+		}
+		key := fmt.Sprintf("%d/%d/%s/%s", r.txid, r.pid, r.stmtTime, r.query)
+		g := groups[key]
+		if g == nil {
+			g = &group{}
+			groups[key] = g
+			order = append(order, key)
+		}
+		g.rows = append(g.rows, r)
+	}
+	for _, key := range order {
+		a.planGroup(tx, groups[key].rows, add)
+	}
+	return p, nil
+}
+
+// planGroup decides about the statements of one query string.
+func (a *Applier) planGroup(tx *change.Tx, rows []queueRow, add func(ddlAction)) {
+	rules := a.cfg.DDL
+	first := rows[0]
+	unsupported := func(at, seq int, source, tag string, err error) {
+		add(ddlAction{at: at, seq: seq, kind: KindDDLUnsupported, source: source, tag: tag, detail: err.Error()})
+	}
+	stmts, err := ddlparse.Split(first.query)
+	if err != nil {
+		unsupported(first.idx, first.idx, first.query, first.tag, err)
+		return
+	}
+	events := make([]ddlparse.Event, len(rows))
+	for i, r := range rows {
+		events[i] = ddlparse.Event{Event: r.event, Tag: r.tag, ObjectType: r.objType, Schema: r.schema, Identity: r.identity, Command: r.command}
+	}
+	replays, err := ddlparse.Match(stmts, events)
+	if err != nil {
+		unsupported(first.idx, first.idx, first.query, first.tag, err)
+		return
+	}
+	for _, rp := range replays {
+		row := rows[rp.At]
+		st := rp.Statement
+		act := ddlAction{at: row.idx, seq: row.idx, source: st.Text, tag: st.Tag, role: row.role,
+			path: rules.Mapping.SearchPath(row.searchPath)}
+		if ok, rule := rules.Allowed(st.Tag); !ok {
+			act.kind, act.detail = KindDDLDenied, fmt.Sprintf("command tag %s is refused by ddl rule %q", st.Tag, rule)
+			add(act)
+			continue
+		}
+		if !a.ddlSelected(st, rows, rp.Events, row.searchPath) {
+			act.kind, act.detail = KindDDLUnselected, "it touches no object the config selects"
+			add(act)
+			continue
+		}
+		sql, err := ddlparse.Rewrite(st, rules.Mapping, ddlparse.Options{SearchPath: row.searchPath})
+		if err != nil {
+			unsupported(row.idx, row.idx, st.Text, st.Tag, err)
+			continue
+		}
+		act.sql = sql
+		if st.Tag == "CREATE TABLE AS" || st.Tag == "SELECT INTO" {
+			act.at = firstRowOf(tx, a.createdTable(st, rows, rp.Events, row.searchPath), act.at)
+		}
+		add(act)
+	}
+}
+
+// resolvedObjects returns the objects a statement creates, changes or drops,
+// with unqualified ones placed in the schema the queue rows report (or the
+// first schema of the search_path).
+func resolvedObjects(st ddlparse.Statement, rows []queueRow, evs []int, searchPath string) []ddlparse.Object {
+	fallback := ""
+	for _, i := range evs {
+		if s := rows[i].schema; s != "" && s != "pg_temp" {
+			fallback = s
+			break
+		}
+	}
+	if fallback == "" {
+		for _, s := range strings.Split(searchPath, ",") {
+			s = strings.Trim(strings.TrimSpace(s), `"`)
+			if s != "" && s != "$user" && s != "pg_catalog" && s != "pg_temp" {
+				fallback = s
+				break
+			}
+		}
+	}
+	var out []ddlparse.Object
+	for _, o := range st.Objects {
+		if o.Ref {
+			continue
+		}
+		if o.Schema == "" && schemaBound(o.Type) {
+			o.Schema = fallback
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// schemaBound reports object types that live in a schema.
+func schemaBound(typ string) bool {
+	switch typ {
+	case "schema", "extension", "role", "database", "tablespace", "language", "event trigger",
+		"foreign data wrapper", "server", "user mapping", "publication", "subscription", "cast", "access method":
+		return false
+	}
+	return true
+}
+
+// relationTypes are object types that are a table or belong to one: their
+// selection is the table's.
+var relationTypes = map[string]bool{
+	"table": true, "column": true, "table column": true, "table constraint": true, "trigger": true,
+	"rule": true, "policy": true, "foreign table": true, "relation": true,
+}
+
+// ddlSelected applies the selection to a statement (SPEC §6.4): replayed when
+// any object it creates, changes or drops is selected. Objects outside
+// schemas (extensions, casts, ...) always are; a schema is when the config
+// selects it or a table in it.
+func (a *Applier) ddlSelected(st ddlparse.Statement, rows []queueRow, evs []int, searchPath string) bool {
+	objs := resolvedObjects(st, rows, evs, searchPath)
+	if len(objs) == 0 {
+		return true // nothing to decide on (e.g. ALTER DEFAULT PRIVILEGES): replay
+	}
+	sel := a.cfg.DDL.Selected
+	for _, o := range objs {
+		switch {
+		case o.Type == "schema":
+			if sel(o.Name, "", false) {
+				return true
+			}
+		case !schemaBound(o.Type):
+			return true
+		case o.Schema == "pg_temp":
+		case relationTypes[o.Type]:
+			if sel(o.Schema, o.Name, true) {
+				return true
+			}
+		default:
+			if sel(o.Schema, "", false) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// createdTable is this node's name of the table a CREATE TABLE AS or SELECT
+// INTO creates.
+func (a *Applier) createdTable(st ddlparse.Statement, rows []queueRow, evs []int, searchPath string) change.TableRef {
+	for _, o := range resolvedObjects(st, rows, evs, searchPath) {
+		if o.Type == "table" {
+			q := a.cfg.DDL.Mapping.Relation(ddlparse.QName{Schema: o.Schema, Name: o.Name})
+			return change.TableRef{Schema: q.Schema, Name: q.Name}
+		}
+	}
+	return change.TableRef{}
+}
+
+// firstRowOf returns the index of the first change to t before at, or at.
+// CREATE TABLE AS and SELECT INTO write their rows before their event
+// trigger fires, so the table must be created before the first of them.
+func firstRowOf(tx *change.Tx, t change.TableRef, at int) int {
+	if t.Name == "" {
+		return at
+	}
+	for i := 0; i < at; i++ {
+		if ch := &tx.Changes[i]; ch.Rel != nil && ch.Rel.Table == t {
+			return i
+		}
+	}
+	return at
+}
+
+// DDLError is replayed DDL that failed on this node (ddl_failed). It is not
+// a conflict: the supervisor retries it within retry.other, since a DBA may
+// fix its cause (a missing role, a lock) meanwhile.
+type DDLError struct {
+	Statement string // as replayed
+	Source    string // as the source ran it
+	EndLSN    change.LSN
+	Seq       int
+	err       error
+}
+
+func (e *DDLError) Error() string {
+	return fmt.Sprintf("ddl_failed: replaying %q: %v", e.Statement, e.err)
+}
+
+func (e *DDLError) Unwrap() error { return e.err }
+
+// runDDL carries out one action inside the open apply transaction. It returns
+// the transaction's failure, if the action fails it.
+func (a *Applier) runDDL(ctx context.Context, tx *change.Tx, act ddlAction) error {
+	rules := a.cfg.DDL
+	if act.kind == "" {
+		if id, ok := a.skips[skipKey{tx.EndLSN, act.seq}]; ok {
+			return a.skipByDBA(ctx, tx, act, KindDDLFailed, id)
+		}
+		a.roundTrip()
+		_, err := a.conn.PgConn().Exec(ctx, replaySQL(act)).ReadAll()
+		if err != nil {
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) {
+				a.breakConn()
+				return fmt.Errorf("replay DDL: %w (%w)", err, errConnLost)
+			}
+			return &DDLError{Statement: act.sql, Source: act.source, EndLSN: tx.EndLSN, Seq: act.seq, err: err}
+		}
+		a.markAllStale()
+		a.statsMu.Lock()
+		a.stats.DDLApplied++
+		a.statsMu.Unlock()
+		a.log.Info("DDL replayed", "tag", act.tag, "statement", act.sql, "role", act.role, "search_path", act.path, "lsn", tx.EndLSN)
+		return nil
+	}
+	switch act.kind {
+	case KindDDLUnselected:
+		a.countSkip(act.kind)
+		a.log.Info("DDL not replayed: "+act.detail, "tag", act.tag, "statement", act.source, "lsn", tx.EndLSN)
+		return nil
+	case KindDDLDenied:
+		a.countSkip(act.kind)
+		a.log.Warn("DDL not replayed: "+act.detail, "kind", act.kind, "statement", act.source, "lsn", tx.EndLSN)
+		return a.record(ctx, a.conn, tx, act, act.kind, "skipped")
+	}
+	// ddl_unsupported
+	if id, ok := a.skips[skipKey{tx.EndLSN, act.seq}]; ok {
+		return a.skipByDBA(ctx, tx, act, act.kind, id)
+	}
+	if rules.Stop {
+		return &ConflictError{Kind: act.kind, Statement: act.source, Detail: act.detail, EndLSN: tx.EndLSN, Xid: tx.Xid, seq: act.seq}
+	}
+	a.countSkip(act.kind)
+	a.log.Warn("DDL not replayed (policy "+rules.Policy+"): "+act.detail, "kind", act.kind, "statement", act.source, "lsn", tx.EndLSN)
+	return a.record(ctx, a.conn, tx, act, act.kind, "skipped")
+}
+
+// skipByDBA skips an event a DBA marked with pgduet.skip(id).
+func (a *Applier) skipByDBA(ctx context.Context, tx *change.Tx, act ddlAction, kind string, id int64) error {
+	a.countSkip(kind)
+	a.log.Warn("DDL skipped as the DBA asked (pgduet.skip)", "id", id, "statement", act.source, "lsn", tx.EndLSN)
+	a.roundTrip()
+	_, err := a.conn.Exec(ctx, `UPDATE pgduet.conflict_log SET resolution = 'skipped_by_dba', resolved_at = pg_catalog.clock_timestamp() WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("mark conflict_log row %d skipped: %w", id, err)
+	}
+	return nil
+}
+
+func (a *Applier) countSkip(kind string) {
+	a.statsMu.Lock()
+	a.stats.DDLSkipped[kind]++
+	a.statsMu.Unlock()
+}
+
+// record writes an event to pgduet.conflict_log through conn: the apply
+// connection (inside its transaction) or a separate one.
+func (a *Applier) record(ctx context.Context, conn *pgx.Conn, tx *change.Tx, act ddlAction, kind, resolution string) error {
+	stmt := act.source
+	if act.sql != "" {
+		stmt = act.sql
+	}
+	a.roundTrip()
+	_, err := conn.Exec(ctx, `INSERT INTO pgduet.conflict_log (pair, origin_node, kind, policy, resolution, statement, detail, source_lsn, source_xid, source_seq)
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8::pg_lsn, $9, $10
+		 WHERE NOT EXISTS (SELECT 1 FROM pgduet.conflict_log WHERE pair = $1 AND origin_node = $2 AND source_lsn = $8::pg_lsn
+		                      AND source_seq = $10 AND kind = $3 AND resolution = $5)`,
+		a.cfg.Pair, a.cfg.Peer, kind, a.policyName(), resolution, stmt, act.detail, tx.EndLSN.String(), int64(tx.Xid), act.seq)
+	if err != nil {
+		return fmt.Errorf("record %s in pgduet.conflict_log: %w", kind, err)
+	}
+	return nil
+}
+
+func (a *Applier) policyName() string {
+	if a.cfg.DDL != nil && a.cfg.DDL.Policy != "" {
+		return a.cfg.DDL.Policy
+	}
+	return string(policyFail)
+}
+
+// recordStop writes a stopped DDL event to the conflict log on a connection
+// of its own (the apply transaction was rolled back, and the apply session
+// carries the origin), once per event.
+func (a *Applier) recordStop(tx *change.Tx, failure error) {
+	var act ddlAction
+	var kind string
+	var ce *ConflictError
+	var de *DDLError
+	switch {
+	case errors.As(failure, &ce) && strings.HasPrefix(ce.Kind, "ddl_"):
+		act, kind = ddlAction{seq: ce.seq, source: ce.Statement, detail: ce.Detail}, ce.Kind
+	case errors.As(failure, &de):
+		act, kind = ddlAction{seq: de.Seq, source: de.Source, sql: de.Statement, detail: de.err.Error()}, KindDDLFailed
+	default:
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, a.cfg.ConnString)
+	if err == nil {
+		err = a.record(ctx, conn, tx, act, kind, "stopped")
+		conn.Close(ctx)
+	}
+	if err != nil {
+		a.log.Warn("could not record the stopped DDL event in pgduet.conflict_log", "err", err, "kind", kind, "lsn", tx.EndLSN)
+	}
+}
+
+// skipKey names a DDL event: its source transaction and position.
+type skipKey struct {
+	lsn change.LSN
+	seq int
+}
+
+// loadSkips reads the events a DBA asked to skip (pgduet.skip).
+func (a *Applier) loadSkips(ctx context.Context) error {
+	a.roundTrip()
+	rows, err := a.conn.Query(ctx, `SELECT id, source_lsn::text, source_seq FROM pgduet.conflict_log
+		WHERE pair = $1 AND origin_node = $2 AND resolution = 'skip_requested'`, a.cfg.Pair, a.cfg.Peer)
+	if err != nil {
+		return fmt.Errorf("read skip requests from pgduet.conflict_log: %w", err)
+	}
+	defer rows.Close()
+	a.skips = map[skipKey]int64{}
+	for rows.Next() {
+		var id int64
+		var lsn string
+		var seq int
+		if err := rows.Scan(&id, &lsn, &seq); err != nil {
+			return err
+		}
+		l, err := pglogrepl.ParseLSN(lsn)
+		if err != nil {
+			return err
+		}
+		a.skips[skipKey{l, seq}] = id
+	}
+	return rows.Err()
+}
+
+// replaySQL is the simple-protocol string that replays one statement inside
+// the apply transaction: with the source's search_path (mapped) and, when it
+// exists here, the source's role; both are put back afterwards.
+func replaySQL(act ddlAction) string {
+	var b strings.Builder
+	b.WriteString("SELECT pg_catalog.set_config('search_path', ")
+	b.WriteString(quoteLiteral(act.path))
+	b.WriteString(", true);\n")
+	if act.role != "" {
+		b.WriteString("SELECT pg_catalog.set_config('role', r.rolname, true) FROM pg_catalog.pg_roles r WHERE r.rolname = ")
+		b.WriteString(quoteLiteral(act.role))
+		b.WriteString(";\n")
+	}
+	b.WriteString(act.sql)
+	b.WriteString(";\nRESET ROLE;\nSELECT pg_catalog.set_config('search_path', '', true)")
+	return b.String()
+}
+
+// quoteLiteral quotes s as an SQL string literal (standard_conforming_strings
+// is on in the apply session).
+func quoteLiteral(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+// markAllStale makes the next catalog use read every table again: replayed
+// DDL may have changed any of them.
+func (a *Applier) markAllStale() {
+	for _, t := range a.tables {
+		t.stale = true
+	}
+}

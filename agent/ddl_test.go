@@ -1,0 +1,270 @@
+package agent_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgduet/pgduet/agent"
+)
+
+// query returns the rows of q on node as "a|b" lines, for comparisons.
+func (p *pair) query(ctx context.Context, node, q string) string {
+	p.t.Helper()
+	rows, err := p.conn[node].Query(ctx, q)
+	if err != nil {
+		p.t.Fatalf("%s: %s: %v", node, q, err)
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		parts := make([]string, len(vals))
+		for i, v := range vals {
+			parts[i] = fmt.Sprint(v)
+		}
+		lines = append(lines, strings.Join(parts, "|"))
+	}
+	if err := rows.Err(); err != nil {
+		p.t.Fatalf("%s: %s: %v", node, q, err)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// sameOnBoth fails unless q returns the same rows on east (qEast) and west (qWest).
+func (p *pair) sameOnBoth(ctx context.Context, qEast, qWest, want string) {
+	p.t.Helper()
+	e, w := p.query(ctx, "east", qEast), p.query(ctx, "west", qWest)
+	if e != w {
+		p.t.Errorf("east (%s):\n%s\nwest (%s):\n%s", qEast, e, qWest, w)
+	}
+	if want != "" && e != want {
+		p.t.Errorf("east (%s):\n%s\nwant:\n%s", qEast, e, want)
+	}
+}
+
+const columnsSQL = `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = '%s' AND table_name = '%s' ORDER BY ordinal_position`
+
+// TestDDLMultiStatement is acceptance 2 of the DDL issue: one simple query
+// holding DDL and DML replays only its DDL on the peer; the rows arrive once.
+func TestDDLMultiStatement(t *testing.T) {
+	p := newPair(t, pairOpts{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p.start("east", agent.Knobs{})
+	p.start("west", agent.Knobs{})
+
+	p.exec(ctx, "east", `CREATE TABLE public.multi (id int PRIMARY KEY, v text);
+		INSERT INTO public.multi VALUES (1, 'a'), (2, 'b');
+		ALTER TABLE public.multi ADD COLUMN w int DEFAULT 7;
+		UPDATE public.multi SET w = id * 10 WHERE id = 2;
+		INSERT INTO public.multi (id, v) VALUES (3, 'c')`)
+	p.barrier(ctx, "east")
+	p.sameOnBoth(ctx, fmt.Sprintf(columnsSQL, "public", "multi"), fmt.Sprintf(columnsSQL, "public", "multi"),
+		"id|integer\nv|text\nw|integer")
+	p.sameOnBoth(ctx, "SELECT * FROM public.multi ORDER BY id", "SELECT * FROM public.multi ORDER BY id",
+		"1|a|7\n2|b|20\n3|c|7")
+
+	// Unqualified names resolve with the source session's search_path; a
+	// transaction with DDL between row changes keeps their order.
+	p.exec(ctx, "east", `SET search_path = public; BEGIN;
+		INSERT INTO multi VALUES (4, 'd', 1);
+		ALTER TABLE multi RENAME COLUMN w TO weight;
+		INSERT INTO multi VALUES (5, 'e', 2);
+		CREATE INDEX multi_v_idx ON multi (v);
+		COMMIT; RESET search_path`)
+	p.converge(ctx)
+	p.sameOnBoth(ctx, "SELECT indexdef FROM pg_indexes WHERE indexname = 'multi_v_idx'", "SELECT indexdef FROM pg_indexes WHERE indexname = 'multi_v_idx'",
+		"CREATE INDEX multi_v_idx ON public.multi USING btree (v)")
+	p.sameOnBoth(ctx, "SELECT id, weight FROM public.multi ORDER BY id", "SELECT id, weight FROM public.multi ORDER BY id",
+		"1|7\n2|20\n3|7\n4|1\n5|2")
+
+	// The replay on west fired no capture there: west's queue stays empty.
+	if n := p.query(ctx, "west", "SELECT count(*) FROM pgduet.ddl_queue"); n != "0" {
+		t.Errorf("west captured %s queue rows while replaying east's DDL, want 0", n)
+	}
+	if n := p.query(ctx, "east", "SELECT count(DISTINCT command) FROM pgduet.ddl_queue"); n == "0" {
+		t.Errorf("east's queue is empty: DDL was not captured")
+	}
+}
+
+// TestDDLCreateTableAs is acceptance 6: CREATE TABLE AS and SELECT INTO
+// create the table on the peer and its rows arrive once, as rows.
+func TestDDLCreateTableAs(t *testing.T) {
+	p := newPair(t, pairOpts{schema: `CREATE TABLE public.src (id int PRIMARY KEY, v text);
+		INSERT INTO public.src SELECT g, 'v' || g FROM generate_series(1, 50) g;`})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p.start("east", agent.Knobs{})
+	p.start("west", agent.Knobs{})
+
+	p.exec(ctx, "east", `CREATE TABLE public.ctas AS SELECT id, v FROM public.src WHERE id <= 20`)
+	p.exec(ctx, "east", `SELECT id, upper(v) AS v INTO public.sinto FROM public.src WHERE id > 40`)
+	p.exec(ctx, "east", `BEGIN; CREATE TABLE public.ctas2 AS SELECT id FROM public.src WHERE id % 10 = 0; ALTER TABLE public.ctas2 ADD PRIMARY KEY (id); COMMIT`)
+	p.barrier(ctx, "east")
+	for _, tbl := range []string{"ctas", "sinto", "ctas2"} {
+		q := fmt.Sprintf("SELECT count(*), count(DISTINCT id), coalesce(sum(id), 0) FROM public.%s", tbl)
+		p.sameOnBoth(ctx, q, q, "")
+		if got := p.query(ctx, "west", q); strings.HasPrefix(got, "0|") {
+			t.Errorf("west public.%s is empty", tbl)
+		}
+	}
+	p.sameOnBoth(ctx, "SELECT count(*) FROM public.ctas", "SELECT count(*) FROM public.ctas", "20")
+	p.sameOnBoth(ctx, "SELECT string_agg(v, ',' ORDER BY id) FROM public.sinto", "SELECT string_agg(v, ',' ORDER BY id) FROM public.sinto", "")
+}
+
+// TestDDLMapping is acceptance 3: with schema app mapped to app_copy and one
+// table renamed, DDL lands on the mapped names, inside CREATE INDEX,
+// REFERENCES and view bodies too, and so do the rows, both ways.
+func TestDDLMapping(t *testing.T) {
+	p := newPair(t, pairOpts{
+		schema: `CREATE SCHEMA IF NOT EXISTS app; CREATE SCHEMA IF NOT EXISTS app_copy;`,
+		selection: `schema "public" { tables = ["*"] }
+schema "app" {
+  tables = ["*"]
+  target = "app_copy"
+}
+table "app.customers" {
+  target = "app_copy.clients"
+}`,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p.start("east", agent.Knobs{})
+	p.start("west", agent.Knobs{})
+
+	p.exec(ctx, "east", `CREATE TABLE app.customers (id int PRIMARY KEY, name text NOT NULL)`)
+	p.exec(ctx, "east", `CREATE TABLE app.orders (id int PRIMARY KEY, customer_id int REFERENCES app.customers (id), total numeric)`)
+	p.exec(ctx, "east", `CREATE INDEX customers_name_idx ON app.customers (lower(name))`)
+	p.exec(ctx, "east", `CREATE VIEW app.big_orders AS SELECT o.id, c.name, o.total FROM app.orders o JOIN app.customers c ON c.id = o.customer_id WHERE o.total > 100`)
+	p.exec(ctx, "east", `INSERT INTO app.customers VALUES (1, 'Ann'), (2, 'Bob'); INSERT INTO app.orders VALUES (10, 1, 50), (11, 2, 500)`)
+	p.barrier(ctx, "east")
+
+	p.sameOnBoth(ctx, "SELECT * FROM app.customers ORDER BY id", "SELECT * FROM app_copy.clients ORDER BY id", "1|Ann\n2|Bob")
+	p.sameOnBoth(ctx, "SELECT id, name, total::int FROM app.big_orders ORDER BY id", "SELECT id, name, total::int FROM app_copy.big_orders ORDER BY id", "11|Bob|500")
+	if got := p.query(ctx, "west", "SELECT indexdef FROM pg_indexes WHERE indexname = 'customers_name_idx'"); got != "CREATE INDEX customers_name_idx ON app_copy.clients USING btree (lower(name))" {
+		t.Errorf("west index: %q", got)
+	}
+	if got := p.query(ctx, "west", `SELECT confrelid::regclass::text FROM pg_constraint WHERE conrelid = 'app_copy.orders'::regclass AND contype = 'f'`); got != "app_copy.clients" {
+		t.Errorf("west foreign key references %q, want app_copy.clients", got)
+	}
+	if got := p.query(ctx, "west", "SELECT count(*) FROM pg_tables WHERE schemaname = 'app'"); got != "0" {
+		t.Errorf("west has %s tables in schema app: the mapping was not applied", got)
+	}
+
+	// Rows written on west map back to east's names.
+	p.exec(ctx, "west", `INSERT INTO app_copy.clients VALUES (3, 'Cy'); INSERT INTO app_copy.orders VALUES (12, 3, 700)`)
+	p.barrier(ctx, "west")
+	p.sameOnBoth(ctx, "SELECT id, name, total::int FROM app.big_orders ORDER BY id", "SELECT id, name, total::int FROM app_copy.big_orders ORDER BY id", "11|Bob|500\n12|Cy|700")
+}
+
+// TestDDLForwardOnly is acceptance 4: DDL on the node that is not the DDL
+// source never reaches the source. With reverse = "ignore" it is logged and
+// counted; with "reject" it fails there, naming the source.
+func TestDDLForwardOnly(t *testing.T) {
+	t.Run("ignore", func(t *testing.T) {
+		p := newPair(t, pairOpts{})
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		p.start("east", agent.Knobs{})
+		p.start("west", agent.Knobs{})
+		p.exec(ctx, "west", `CREATE TABLE public.west_only (id int PRIMARY KEY)`)
+		p.exec(ctx, "east", `CREATE TABLE public.from_east (id int PRIMARY KEY)`)
+		p.converge(ctx)
+		if got := p.query(ctx, "east", "SELECT count(*) FROM pg_tables WHERE tablename = 'west_only'"); got != "0" {
+			t.Errorf("west's DDL reached east")
+		}
+		if got := p.query(ctx, "west", "SELECT count(*) FROM pg_tables WHERE tablename = 'from_east'"); got != "1" {
+			t.Errorf("east's DDL did not reach west")
+		}
+		st := p.waitState(ctx, "west", "send", agent.StateRunning)
+		if st.DDLIgnored == 0 {
+			t.Errorf("west send status counts no ignored DDL: %+v", st)
+		}
+		if len(grepLog(p.logPath, "DDL on this node is not replicated", "west_only")) == 0 {
+			t.Errorf("no log line for west's ignored DDL")
+		}
+	})
+	t.Run("reject", func(t *testing.T) {
+		p := newPair(t, pairOpts{selection: `schema "public" { tables = ["*"] }
+ddl {
+  reverse = "reject"
+}`})
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		p.start("east", agent.Knobs{})
+		p.start("west", agent.Knobs{})
+		_, err := p.conn["west"].Exec(ctx, `CREATE TABLE public.west_only (id int PRIMARY KEY)`)
+		if err == nil || !strings.Contains(err.Error(), `DDL flows from node "east" only`) {
+			t.Fatalf("DDL on west: %v, want a rejection pointing to east", err)
+		}
+		p.exec(ctx, "west", `CREATE TEMP TABLE scratch (x int)`)
+		p.exec(ctx, "east", `CREATE TABLE public.from_east (id int PRIMARY KEY)`)
+		p.exec(ctx, "east", `INSERT INTO public.from_east VALUES (1)`)
+		p.converge(ctx)
+		p.sameOnBoth(ctx, "SELECT * FROM public.from_east", "SELECT * FROM public.from_east", "1")
+	})
+}
+
+// TestDDLUnsupportedAndDenied is acceptance 5: denied DDL is skipped,
+// recorded and counted; DDL that cannot be replayed stops the direction
+// under the fail policy, showing the statement, and once the DBA has handled
+// it (replayed by hand, then pgduet.skip) a restart resumes.
+func TestDDLUnsupportedAndDenied(t *testing.T) {
+	p := newPair(t, pairOpts{selection: `schema "public" { tables = ["*"] }
+ddl {
+  deny = ["DROP TABLE", "COMMENT"]
+}`, retryElse: "2s"})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	p.start("east", agent.Knobs{})
+	p.start("west", agent.Knobs{})
+
+	p.exec(ctx, "east", `CREATE TABLE public.keep (id int PRIMARY KEY); COMMENT ON TABLE public.keep IS 'east only'`)
+	p.exec(ctx, "east", `DROP TABLE public.keep`)
+	p.barrier(ctx, "east")
+	if got := p.query(ctx, "west", "SELECT count(*) FROM pg_tables WHERE tablename = 'keep'"); got != "1" {
+		t.Fatalf("denied DROP TABLE ran on west")
+	}
+	if got := p.query(ctx, "west", "SELECT kind, resolution, statement FROM pgduet.conflict_log ORDER BY id"); got !=
+		"ddl_denied|skipped|COMMENT ON TABLE public.keep IS 'east only'\nddl_denied|skipped|DROP TABLE public.keep" {
+		t.Errorf("west conflict_log:\n%s", got)
+	}
+	st := p.waitState(ctx, "west", "receive", agent.StateRunning)
+	if st.DDLSkipped["ddl_denied"] != 2 {
+		t.Errorf("west receive status: ddl_denied = %d, want 2 (%+v)", st.DDLSkipped["ddl_denied"], st)
+	}
+
+	// DDL inside a DO block has no replayable text: west stops on it.
+	p.exec(ctx, "east", `DO $$ BEGIN EXECUTE 'CREATE TABLE public.from_do (id int PRIMARY KEY)'; END $$`)
+	p.exec(ctx, "east", `INSERT INTO public.from_do VALUES (1)`)
+	failed := p.waitState(ctx, "west", "receive", agent.StateFailed)
+	if !strings.Contains(failed.LastError, "ddl_unsupported") || !strings.Contains(failed.LastError, "DO $$") {
+		t.Errorf("failed direction's error does not show the kind and statement: %s", failed.LastError)
+	}
+	var id int64
+	if err := p.conn["west"].QueryRow(ctx, `SELECT id FROM pgduet.conflict_log WHERE kind = 'ddl_unsupported' AND resolution = 'stopped'`).Scan(&id); err != nil {
+		t.Fatalf("no stopped ddl_unsupported row in west's conflict_log: %v", err)
+	}
+	if got := p.query(ctx, "west", "SELECT count(*) FROM pg_tables WHERE tablename = 'from_do'"); got != "0" {
+		t.Fatalf("west has from_do before the DBA acted")
+	}
+
+	// The DBA replays it by hand, marks the event skipped and restarts.
+	p.exec(ctx, "west", `SET session_replication_role = replica; CREATE TABLE public.from_do (id int PRIMARY KEY); RESET session_replication_role`)
+	p.exec(ctx, "west", fmt.Sprintf(`SELECT pgduet.skip(%d, 'created by hand')`, id))
+	if err := p.stop("west"); err != nil {
+		t.Logf("stop west: %v", err)
+	}
+	p.start("west", agent.Knobs{})
+	p.converge(ctx)
+	p.sameOnBoth(ctx, "SELECT * FROM public.from_do", "SELECT * FROM public.from_do", "1")
+	if got := p.query(ctx, "west", fmt.Sprintf("SELECT resolution FROM pgduet.conflict_log WHERE id = %d", id)); got != "skipped_by_dba" {
+		t.Errorf("conflict_log row %d: resolution %q, want skipped_by_dba", id, got)
+	}
+}
