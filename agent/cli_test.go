@@ -145,7 +145,7 @@ func TestCommandLine(t *testing.T) {
 	for _, n := range pairNames {
 		code, out, errOut := pgduetCmd(t, "uninstall", "--config", p.cfgPath, "--node", n)
 		for _, want := range []string{"replication slot pgduet_" + p.name + "_" + n, "publication pgduet_" + p.name,
-			"replication origin pgduet_" + p.name + "_" + peerOf(n), "schema pgduet"} {
+			"replication origin pgduet_" + p.name + "_" + peerOf(n), "event trigger pgduet_ddl_command_end", "event trigger pgduet_sql_drop", "schema pgduet"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("uninstall %s (exit %d) did not remove %s:\n%s%s", n, code, want, out, errOut)
 			}
@@ -155,6 +155,7 @@ func TestCommandLine(t *testing.T) {
 			(SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'pgduet\_%' AND database = current_database()) +
 			(SELECT count(*) FROM pg_publication WHERE pubname LIKE 'pgduet\_%') +
 			(SELECT count(*) FROM pg_replication_origin WHERE roname LIKE $1) +
+			(SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'pgduet\_%') +
 			(SELECT count(*) FROM pg_namespace WHERE nspname = 'pgduet')`, "pgduet\\_"+p.name+"\\_%").Scan(&left)
 		if err != nil || left != 0 {
 			t.Errorf("after uninstall %s: %d objects left (%v)", n, left, err)

@@ -53,11 +53,18 @@ const columnsSQL = `SELECT column_name, data_type FROM information_schema.column
 // TestDDLMultiStatement is acceptance 2 of the DDL issue: one simple query
 // holding DDL and DML replays only its DDL on the peer; the rows arrive once.
 func TestDDLMultiStatement(t *testing.T) {
-	p := newPair(t, pairOpts{})
+	// Roles are cluster-wide: the role may exist from an earlier run.
+	p := newPair(t, pairOpts{schema: `DO $$ BEGIN CREATE ROLE pgduet_ddl_owner; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+		GRANT CREATE ON SCHEMA public TO pgduet_ddl_owner;`})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	p.start("east", agent.Knobs{})
 	p.start("west", agent.Knobs{})
+
+	// DDL is replayed as the role that ran it, when the peer has that role.
+	p.exec(ctx, "east", `SET ROLE pgduet_ddl_owner; CREATE TABLE public.owned (id int PRIMARY KEY); RESET ROLE`)
+	p.barrier(ctx, "east")
+	p.sameOnBoth(ctx, "SELECT tableowner FROM pg_tables WHERE tablename = 'owned'", "SELECT tableowner FROM pg_tables WHERE tablename = 'owned'", "pgduet_ddl_owner")
 
 	p.exec(ctx, "east", `CREATE TABLE public.multi (id int PRIMARY KEY, v text);
 		INSERT INTO public.multi VALUES (1, 'a'), (2, 'b');

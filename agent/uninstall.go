@@ -10,9 +10,9 @@ import (
 )
 
 // Uninstall removes every object pgduet created on the node's database: its
-// replication slot, its publication, the replication origins of this pair, and
-// schema pgduet with everything in it (event triggers go with the functions they
-// call). It refuses while the slot is in use, because that means an agent is
+// event triggers, its replication slot, its publication, the replication
+// origins of this pair, and schema pgduet with everything in it (the DDL queue
+// and the conflict log included). It refuses while the slot is in use, because that means an agent is
 // still running. It returns what it removed; running it twice is harmless.
 func Uninstall(ctx context.Context, cfg *policies.Config, nodeName string) ([]string, error) {
 	node, err := cfg.Node(nodeName)
@@ -47,6 +47,22 @@ func Uninstall(ctx context.Context, cfg *policies.Config, nodeName string) ([]st
 			return removed, fmt.Errorf("node %s: drop slot %s: %w", node.Name, slot, err)
 		}
 		removed = append(removed, "replication slot "+slot)
+	}
+
+	// The event triggers go first, so nothing of the removal is captured
+	// (DROP EVENT TRIGGER itself never fires event triggers).
+	for _, et := range []string{"pgduet_ddl_command_end", "pgduet_sql_drop"} {
+		var exists bool
+		if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = $1)", et).Scan(&exists); err != nil {
+			return removed, err
+		}
+		if !exists {
+			continue
+		}
+		if _, err := conn.Exec(ctx, "DROP EVENT TRIGGER "+pgx.Identifier{et}.Sanitize()); err != nil {
+			return removed, fmt.Errorf("node %s: drop event trigger %s: %w", node.Name, et, err)
+		}
+		removed = append(removed, "event trigger "+et)
 	}
 
 	var hasPub bool

@@ -2,6 +2,7 @@ package ddlparse
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v5"
@@ -93,11 +94,25 @@ var strongTypes = map[string]bool{
 func Match(stmts []Statement, events []Event) ([]Replay, error) {
 	var rel []int // events on replicable objects
 	ext := extensionTags(stmts)
+	scripted := false
 	for i, e := range events {
-		if isTempEvent(e) || ext != nil && e.Event == eventSQLDrop && !ext[normTag(e.Tag)] {
+		if ext != nil && e.Event == eventSQLDrop && !ext[normTag(e.Tag)] {
+			scripted = true
+			continue
+		}
+		if isTempEvent(e) {
 			continue
 		}
 		rel = append(rel, i)
+	}
+	if scripted {
+		// The script's DROP commands fire ddl_command_end with no rows,
+		// which the capture cannot tell from the client's commands, so the
+		// command numbers are off: match by tags and identities instead.
+		events = slices.Clone(events)
+		for i := range events {
+			events[i].Command = 0
+		}
 	}
 	if len(rel) == 0 {
 		return nil, nil

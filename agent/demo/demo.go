@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -178,6 +179,27 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err := catchUp(ctx, cfg, nodes, agentErr); err != nil {
 		return err
 	}
+
+	say("\neast changes the schema in one query string, with rows in between (DDL flows east → west):")
+	const ddl = `ALTER TABLE accounts ADD COLUMN tier text NOT NULL DEFAULT 'standard';
+UPDATE accounts SET tier = 'gold' WHERE balance > 1000;
+CREATE INDEX accounts_tier_idx ON accounts (tier)`
+	for _, l := range strings.Split(ddl, "\n") {
+		say("  | %s", l)
+	}
+	if _, err := nodes[0].conn.Exec(ctx, ddl); err != nil {
+		return err
+	}
+	if err := catchUp(ctx, cfg, nodes, agentErr); err != nil {
+		return err
+	}
+	var westIdx string
+	var gold int64
+	if err := nodes[1].conn.QueryRow(ctx, `SELECT (SELECT indexdef FROM pg_indexes WHERE indexname = 'accounts_tier_idx'),
+		(SELECT count(*) FROM accounts WHERE tier = 'gold')`).Scan(&westIdx, &gold); err != nil {
+		return fmt.Errorf("west after east's DDL: %w", err)
+	}
+	say("  west now has: %s; %d gold accounts (the UPDATE arrived as rows, not replayed)", westIdx, gold)
 
 	say("\npgduet verify:")
 	tables, err := verify.ListTables(ctx, nodes[0].conn, func(s, t string) bool { _, ok := cfg.Selected(s, t); return ok })
