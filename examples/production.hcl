@@ -64,6 +64,18 @@ retry {
   other      = "10m"
 }
 
+# DDL flows from east (the pair's ddl_source) only. Schema changes on west
+# fail there, pointing to east, so the two schemas cannot drift apart.
+# DROP TABLE / DROP SCHEMA on east are not replayed on west: a DBA does them
+# there by hand, on purpose (each skipped one is logged and recorded in
+# pgduet.conflict_log).
+ddl {
+  replicate = true
+  reverse   = "reject"
+  allow     = ["*"]
+  deny      = ["DROP DATABASE", "DROP TABLE", "DROP SCHEMA"]
+}
+
 conflicts {
   policy = "fail"
 }
@@ -73,8 +85,11 @@ schema "sales" {
   exclude = ["tmp_*", "*_staging"]
 }
 
+# The catalog lives in schema "catalog" on east and "shop_catalog" on west
+# (name mapping: rows and DDL are renamed both ways).
 schema "catalog" {
   tables = ["products", "prices", "categories"]
+  target = "shop_catalog"
 }
 
 # Replicate TRUNCATE for the nightly-rebuilt price list only.

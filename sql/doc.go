@@ -6,4 +6,16 @@
 // is idempotent (IF NOT EXISTS, CREATE OR REPLACE) and its version is recorded in
 // pgduet.schema_version; installing twice is harmless. A DBA who prefers an
 // extension can build one from these same files.
+//
+//   - 0001_schema.sql: schema pgduet and pgduet.schema_version.
+//   - 0002_ddl.sql: DDL capture (SPEC §5, §6.4): the event triggers on
+//     ddl_command_end and sql_drop, which write pgduet.ddl_queue in the DDL's
+//     own transaction (SECURITY DEFINER, never failing the user's DDL except
+//     to reject it on purpose); pgduet.pair_settings, where each agent says
+//     whether this node is its pair's DDL source and what ddl.reverse is;
+//     pgduet.conflict_log and pgduet.skip(id).
+//
+// Sessions that change pgduet's own objects run InternalSQL first, so the
+// event triggers neither capture nor reject them; apply sessions run in
+// replica mode, where the triggers do not fire at all.
 package sql

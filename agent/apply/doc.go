@@ -76,4 +76,30 @@
 // *ConflictError naming the kind, table and key. The other policies (ignore,
 // overwrite, last_write_wins) will choose different statements per table, so a
 // transaction stays one pipeline (see policy in conflict.go).
+//
+// # DDL from the peer (SPEC §6.4)
+//
+// DDL arrives as inserts into pgduet.ddl_queue (change.DDLQueue), in place
+// among the transaction's row changes; they are never applied as rows. Apply
+// groups them per client query message (txid, backend pid, statement time,
+// query), and ddlparse splits the query, matches the rows to the statements
+// that fired them and rewrites each for Config.DDL's mapping. Each statement is
+// then replayed, denied (ddl.allow/deny: skipped, recorded), left out
+// (ddl_unselected: it touches nothing the config selects) or, when it cannot
+// be replayed faithfully, a ddl_unsupported event. A transaction with DDL runs
+// as segments inside one local transaction: BEGIN and the origin setup, then
+// in order each statement (simple protocol, with the source's search_path
+// mapped and the source's role when it exists here; then both are reset) and
+// each run of row changes between queue rows (one pipeline, its tables read
+// from the catalog again after DDL). CREATE TABLE AS and SELECT INTO are moved
+// before their rows, which PostgreSQL logs before the DDL's queue rows.
+//
+// Under the fail policy a ddl_unsupported event, or a replayed statement that
+// fails (*DDLError, ddl_failed; retried by the supervisor within
+// retry.other), rolls the transaction back and is recorded in
+// pgduet.conflict_log as stopped, on a connection of its own (the apply
+// session carries the origin). A DBA who handled it runs pgduet.skip(id); the
+// next Open reads the request, and the event is skipped, in the applied
+// transaction, as skipped_by_dba. Replayed DDL is not captured on this node:
+// the event triggers do not fire in replica mode.
 package apply

@@ -21,8 +21,14 @@
 //     (PostgreSQL 15's pgoutput has no origin filter); the whole transaction is
 //     dropped (TxEcho);
 //   - changes to tables in schema pgduet, pgduet's own bookkeeping
-//     (ChangesInternal);
+//     (ChangesInternal), except the inserts into pgduet.ddl_queue that carry
+//     captured DDL: under DDLForward (this node is the DDL source) they are
+//     delivered in place, under DDLIgnore they are dropped, each command
+//     logged once (DDLIgnored);
 //   - changes the Filter rejects (ChangesFiltered);
+//
+// Config.Map renames the tables of delivered changes to the peer's names
+// (SPEC §4 target); the Filter sees this node's names.
 //   - a transaction left with no change is not delivered (TxFiltered).
 //
 // # Positions (invariants 1, 7 and 8)
