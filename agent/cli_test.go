@@ -145,7 +145,7 @@ func TestCommandLine(t *testing.T) {
 	for _, n := range pairNames {
 		code, out, errOut := pgduetCmd(t, "uninstall", "--config", p.cfgPath, "--node", n)
 		for _, want := range []string{"replication slot pgduet_" + p.name + "_" + n, "publication pgduet_" + p.name,
-			"replication origin pgduet_" + p.name + "_" + peerOf(n), "event trigger pgduet_ddl_command_end", "event trigger pgduet_sql_drop", "schema pgduet"} {
+			"replication origin pgduet_" + p.name + "_" + peerOf(n), "event trigger pgduet_ddl_command_end", "event trigger pgduet_sql_drop", "event trigger pgduet_table_rewrite", "schema pgduet"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("uninstall %s (exit %d) did not remove %s:\n%s%s", n, code, want, out, errOut)
 			}

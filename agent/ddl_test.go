@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pgduet/pgduet/agent"
+	"github.com/pgduet/pgduet/agent/pgtest"
 )
 
 // query returns the rows of q on node as "a|b" lines, for comparisons.
@@ -274,4 +275,68 @@ ddl {
 	if got := p.query(ctx, "west", fmt.Sprintf("SELECT resolution FROM pgduet.conflict_log WHERE id = %d", id)); got != "skipped_by_dba" {
 		t.Errorf("conflict_log row %d: resolution %q, want skipped_by_dba", id, got)
 	}
+}
+
+// TestDDLFailedIsRetried: a replayed statement that fails on the peer
+// (ddl_failed) keeps the direction retrying within retry.other with the
+// statement in its error and a stopped row in the conflict log; once the DBA
+// removes the cause, the retry applies it and the rows after it.
+func TestDDLFailedIsRetried(t *testing.T) {
+	p := newPair(t, pairOpts{retryElse: "10m"})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p.start("east", agent.Knobs{})
+	p.start("west", agent.Knobs{})
+
+	// An object of the same name exists on west only (made there in replica
+	// mode, as pgduet's own replay would, so it is not captured).
+	p.exec(ctx, "west", `SET session_replication_role = replica; CREATE TABLE public.clash (x int); RESET session_replication_role`)
+	p.exec(ctx, "east", `CREATE TABLE public.clash (id int PRIMARY KEY, v text); INSERT INTO public.clash VALUES (1, 'a')`)
+	st := p.waitState(ctx, "west", "receive", agent.StateRetrying)
+	if !strings.Contains(st.LastError, "ddl_failed") || !strings.Contains(st.LastError, "CREATE TABLE public.clash") {
+		t.Errorf("retrying direction's error does not show ddl_failed and the statement: %s", st.LastError)
+	}
+	err := pgtest.WaitFor(ctx, "a stopped ddl_failed row in west's conflict_log", func(ctx context.Context) (bool, error) {
+		var n int
+		err := p.conn["west"].QueryRow(ctx, `SELECT count(*) FROM pgduet.conflict_log WHERE kind = 'ddl_failed' AND resolution = 'stopped'`).Scan(&n)
+		return n == 1, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	p.exec(ctx, "west", `DROP TABLE public.clash`)
+	p.converge(ctx)
+	p.sameOnBoth(ctx, "SELECT * FROM public.clash", "SELECT * FROM public.clash", "1|a")
+	if got := p.query(ctx, "west", "SELECT kind, resolution FROM pgduet.conflict_log"); got != "ddl_failed|applied_on_retry" {
+		t.Errorf("west conflict_log after the retry succeeded: %q, want ddl_failed|applied_on_retry", got)
+	}
+}
+
+// TestDDLRoleMissingOnPeer: DDL is never replayed as pgduet's superuser in
+// place of a role the peer lacks; the direction retries, naming the role,
+// and applies the statement as that role once the DBA created it.
+func TestDDLRoleMissingOnPeer(t *testing.T) {
+	p := newPair(t, pairOpts{retryElse: "10m"})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	role := "pgduet_only_east_" + p.name
+	p.exec(ctx, "east", fmt.Sprintf(`CREATE ROLE %s; GRANT CREATE ON SCHEMA public TO %[1]s`, role))
+	t.Cleanup(func() {
+		_, _ = p.conn["east"].Exec(context.Background(), fmt.Sprintf("DROP OWNED BY %s; DROP ROLE %[1]s", role))
+	})
+	p.start("east", agent.Knobs{})
+	p.start("west", agent.Knobs{})
+
+	p.exec(ctx, "east", fmt.Sprintf(`SET ROLE %s; CREATE TABLE public.by_role (id int PRIMARY KEY); RESET ROLE`, role))
+	st := p.waitState(ctx, "west", "receive", agent.StateRetrying)
+	if !strings.Contains(st.LastError, fmt.Sprintf("role %q", role)) || !strings.Contains(st.LastError, "create it there") {
+		t.Errorf("retrying direction's error does not name the missing role and the fix: %s", st.LastError)
+	}
+	p.exec(ctx, "west", fmt.Sprintf(`CREATE ROLE %s; GRANT CREATE ON SCHEMA public TO %[1]s`, role))
+	t.Cleanup(func() {
+		_, _ = p.conn["west"].Exec(context.Background(), fmt.Sprintf("DROP OWNED BY %s; DROP ROLE %[1]s", role))
+	})
+	p.converge(ctx)
+	p.sameOnBoth(ctx, "SELECT tableowner FROM pg_tables WHERE tablename = 'by_role'", "SELECT tableowner FROM pg_tables WHERE tablename = 'by_role'", role)
 }

@@ -9,10 +9,15 @@ import (
 	"github.com/pgduet/pgduet/policies"
 )
 
+// eventTriggers are the event triggers sql/0002_ddl.sql creates.
+var eventTriggers = []string{"pgduet_ddl_command_end", "pgduet_sql_drop", "pgduet_table_rewrite"}
+
 // Uninstall removes every object pgduet created on the node's database: its
 // event triggers, its replication slot, its publication, the replication
 // origins of this pair, and schema pgduet with everything in it (the DDL queue
-// and the conflict log included). It refuses while the slot is in use, because that means an agent is
+// and the conflict log included). Schema pgduet and the event triggers are
+// shared by the pairs whose agents run on the database: they are removed with
+// the last pair. It refuses while the slot is in use, because that means an agent is
 // still running. It returns what it removed; running it twice is harmless.
 func Uninstall(ctx context.Context, cfg *policies.Config, nodeName string) ([]string, error) {
 	node, err := cfg.Node(nodeName)
@@ -49,9 +54,30 @@ func Uninstall(ctx context.Context, cfg *policies.Config, nodeName string) ([]st
 		removed = append(removed, "replication slot "+slot)
 	}
 
-	// The event triggers go first, so nothing of the removal is captured
-	// (DROP EVENT TRIGGER itself never fires event triggers).
-	for _, et := range []string{"pgduet_ddl_command_end", "pgduet_sql_drop"} {
+	// Schema pgduet and the event triggers serve every pair whose agent runs
+	// on this database (pgduet.pair_settings has a row per pair): they go
+	// only with the last pair. This pair's row goes first, so its DDL is no
+	// longer captured or rejected because of it.
+	others := 0
+	var hasSettings bool
+	if err := conn.QueryRow(ctx, "SELECT to_regclass('pgduet.pair_settings') IS NOT NULL").Scan(&hasSettings); err != nil {
+		return removed, err
+	}
+	if hasSettings {
+		if _, err := conn.Exec(ctx, "DELETE FROM pgduet.pair_settings WHERE pair = $1", pair); err != nil {
+			return removed, fmt.Errorf("node %s: remove pair %s from pgduet.pair_settings: %w", node.Name, pair, err)
+		}
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM pgduet.pair_settings").Scan(&others); err != nil {
+			return removed, err
+		}
+	}
+
+	// The event triggers go before the publication, so nothing of the
+	// removal is captured (DROP EVENT TRIGGER itself never fires them).
+	for _, et := range eventTriggers {
+		if others > 0 {
+			break
+		}
 		var exists bool
 		if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = $1)", et).Scan(&exists); err != nil {
 			return removed, err
@@ -95,7 +121,10 @@ func Uninstall(ctx context.Context, cfg *policies.Config, nodeName string) ([]st
 	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'pgduet')").Scan(&hasSchema); err != nil {
 		return removed, err
 	}
-	if hasSchema {
+	if hasSchema && others > 0 {
+		removed = append(removed, fmt.Sprintf("pair %s from pgduet.pair_settings (schema pgduet and its event triggers stay: %d other pair(s) use this database)", pair, others))
+	}
+	if hasSchema && others == 0 {
 		if _, err := conn.Exec(ctx, "DROP SCHEMA pgduet CASCADE"); err != nil {
 			return removed, fmt.Errorf("node %s: drop schema pgduet: %w", node.Name, err)
 		}

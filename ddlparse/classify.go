@@ -3,6 +3,7 @@ package ddlparse
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v5"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -188,4 +189,48 @@ func hasFuncCall(m protoreflect.Message) bool {
 		return !found
 	})
 	return found
+}
+
+// AddsOnlyComputedColumns reports whether an ALTER TABLE statement's ADD
+// COLUMN subcommands compute nothing that could differ between two nodes:
+// each has no default, identity or serial type, or is GENERATED ALWAYS AS
+// (...) STORED (an immutable expression of the row). PostgreSQL rewrites the
+// table for such a generated column just as for a volatile default
+// (table_rewrite reason 2), and the rewritten rows are not decoded; with a
+// generated column that is harmless, since each node computes the same
+// values.
+func (s Statement) AddsOnlyComputedColumns() bool {
+	if s.raw == nil {
+		return false
+	}
+	at := s.raw.Stmt.GetAlterTableStmt()
+	if at == nil {
+		return false
+	}
+	for _, c := range at.Cmds {
+		cmd := c.GetAlterTableCmd()
+		if cmd == nil || cmd.Subtype != pg.AlterTableType_AT_AddColumn {
+			continue
+		}
+		def := cmd.Def.GetColumnDef()
+		if def == nil {
+			return false
+		}
+		if tn := def.TypeName; tn != nil && len(tn.Names) > 0 {
+			switch strings.ToLower(tn.Names[len(tn.Names)-1].GetString_().GetSval()) {
+			case "serial", "bigserial", "smallserial", "serial2", "serial4", "serial8":
+				return false
+			}
+		}
+		if def.RawDefault != nil || def.CookedDefault != nil || def.Identity != "" {
+			return false
+		}
+		for _, k := range def.Constraints {
+			switch k.GetConstraint().GetContype() {
+			case pg.ConstrType_CONSTR_DEFAULT, pg.ConstrType_CONSTR_IDENTITY:
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -92,6 +92,9 @@ var strongTypes = map[string]bool{
 // a routine body (DO, CALL, a function or trigger) or the string is not what
 // PostgreSQL ran: Match returns an *UnsupportedError and no replays.
 func Match(stmts []Statement, events []Event) ([]Replay, error) {
+	if err := savepointAfterDDL(stmts); err != nil {
+		return nil, err
+	}
 	var rel []int // events on replicable objects
 	ext := extensionTags(stmts)
 	scripted := false
@@ -164,6 +167,27 @@ func Match(stmts []Statement, events []Event) ([]Replay, error) {
 	return best.replays(m), nil
 }
 
+// savepointAfterDDL refuses a string that rolls back to a savepoint after a
+// DDL statement: the rolled-back DDL fired no rows that reach the peer, but
+// the capture's command numbers were rolled back with it (they live in a
+// session setting), and a kept statement may name the same objects as the
+// undone one (ALTER TABLE t ADD COLUMN x, undone, then ... ADD COLUMN y), so
+// which statement survived cannot be told from the rows.
+func savepointAfterDDL(stmts []Statement) error {
+	ddl := map[int]bool{}
+	for _, s := range stmts {
+		if s.Kind == KindDDL {
+			ddl[s.Tx] = true
+			continue
+		}
+		if ddl[s.Tx] && s.raw != nil && s.raw.Stmt.GetTransactionStmt().GetKind() == pg.TransactionStmtKind_TRANS_STMT_ROLLBACK_TO {
+			return &UnsupportedError{Statement: s.Index, Tag: s.Tag, Reason: ReasonUnmatched,
+				Detail: "the query string rolls back to a savepoint after DDL: which of its DDL statements took effect cannot be told from the captured rows"}
+		}
+	}
+	return nil
+}
+
 // rolledBack reports whether the string ends transaction tx with ROLLBACK.
 func rolledBack(stmts []Statement, tx int) bool {
 	for _, s := range stmts {
@@ -173,6 +197,10 @@ func rolledBack(stmts []Statement, tx int) bool {
 	}
 	return false
 }
+
+// Temporary reports whether the row is about a temporary object, which is
+// session-local: Match ignores such rows, and nothing of them is replicated.
+func (e Event) Temporary() bool { return isTempEvent(e) }
 
 // isTempEvent reports rows about temporary objects, which are session-local
 // and never replicated.

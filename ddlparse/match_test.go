@@ -435,3 +435,37 @@ func TestMatchIgnoresExtensionScriptDrops(t *testing.T) {
 		t.Errorf("a drop under a function call: %v, want ErrUnsupported", err)
 	}
 }
+
+// A savepoint rolled back after DDL undoes the capture's command numbers too,
+// and the kept statement can name the same table as the undone one: refused.
+func TestMatchRefusesRollbackToSavepointAfterDDL(t *testing.T) {
+	q := `BEGIN; SAVEPOINT s; ALTER TABLE t ADD COLUMN x int; ROLLBACK TO s; ALTER TABLE t ADD COLUMN y int; COMMIT`
+	ev := end("ALTER TABLE", "table", "public.t")
+	ev.Command = 1
+	_, err := Match(mustSplit(t, q), []Event{ev})
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "rolls back to a savepoint") {
+		t.Fatalf("Match: %v, want the savepoint refusal", err)
+	}
+	// A savepoint rolled back before any DDL is harmless.
+	q = `BEGIN; SAVEPOINT s; INSERT INTO t VALUES (1); ROLLBACK TO s; ALTER TABLE t ADD COLUMN y int; COMMIT`
+	rs, err := Match(mustSplit(t, q), []Event{ev})
+	if err != nil || plan(rs) != "#4@0[0]" {
+		t.Fatalf("Match: %s %v, want #4@0[0]", plan(rs), err)
+	}
+}
+
+func TestAddsOnlyComputedColumns(t *testing.T) {
+	for q, want := range map[string]bool{
+		`ALTER TABLE t ADD COLUMN g text GENERATED ALWAYS AS (lower(v)) STORED`:                                true,
+		`ALTER TABLE t ADD COLUMN n int, ADD CONSTRAINT c CHECK (n > 0)`:                                       true,
+		`ALTER TABLE t ADD COLUMN r float8 DEFAULT random()`:                                                   false,
+		`ALTER TABLE t ADD COLUMN id serial`:                                                                   false,
+		`ALTER TABLE t ADD COLUMN id int GENERATED ALWAYS AS IDENTITY`:                                         false,
+		`ALTER TABLE t ADD COLUMN g text GENERATED ALWAYS AS (v) STORED, ADD u uuid DEFAULT gen_random_uuid()`: false,
+		`CREATE TABLE t (id int)`:                                                                              false,
+	} {
+		if got := mustSplit(t, q)[0].AddsOnlyComputedColumns(); got != want {
+			t.Errorf("%s: %v, want %v", q, got, want)
+		}
+	}
+}

@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS pgduet.pair_settings (
 CREATE TABLE IF NOT EXISTS pgduet.ddl_queue (
     id          bigserial   PRIMARY KEY,
     captured_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
-    event       text        NOT NULL,  -- ddl_command_end | sql_drop | capture_error
+    event       text        NOT NULL,  -- ddl_command_end | sql_drop | table_rewrite | capture_error
     tag         text        NOT NULL,  -- TG_TAG
     object_type text,
     schema_name text,
@@ -51,9 +51,10 @@ CREATE TABLE IF NOT EXISTS pgduet.ddl_queue (
 COMMENT ON TABLE pgduet.ddl_queue IS 'pgduet: DDL captured by event triggers, shipped to the peer through the publication; old rows are pruned by the agent';
 
 -- Conflicts and DDL that was not replayed as is, on the receiving node.
--- resolution: what pgduet did (skipped, stopped, ...). A DBA who handled a
--- stopped event by hand runs SELECT pgduet.skip(id) and restarts the agent:
--- the event is then skipped (resolution becomes skipped_by_dba).
+-- resolution: what pgduet did: skipped; stopped (the direction stopped on
+-- it); applied_on_retry (a stopped statement applied later, its cause fixed);
+-- skip_requested and skipped_by_dba (a DBA who handled a stopped event by hand
+-- ran SELECT pgduet.skip(id) and restarted the agent).
 CREATE TABLE IF NOT EXISTS pgduet.conflict_log (
     id          bigserial   PRIMARY KEY,
     logged_at   timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
@@ -101,11 +102,15 @@ BEGIN
 END $$;
 
 -- capture_mode: 'capture', 'reject' or 'off' for this node, from every
--- pair's settings. Internal sessions (pgduet.internal = on) are 'off'.
+-- pair's settings. Internal sessions (pgduet.internal = on, set by a
+-- superuser login) are 'off'.
 CREATE OR REPLACE FUNCTION pgduet.capture_mode()
 RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT CASE
-        WHEN coalesce(current_setting('pgduet.internal', true), '') = 'on' THEN 'off'
+        -- Only a superuser login (pgduet's agent) can mark its session
+        -- internal: anyone can set a custom setting.
+        WHEN coalesce(current_setting('pgduet.internal', true), '') = 'on'
+             AND (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = session_user) THEN 'off'
         WHEN bool_or(replicate AND node <> ddl_source AND reverse = 'reject') THEN 'reject'
         WHEN bool_or(replicate) THEN 'capture'
         ELSE 'off' END
@@ -119,7 +124,9 @@ $$;
 CREATE OR REPLACE FUNCTION pgduet.command_number(is_end boolean)
 RETURNS integer LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    k text := statement_timestamp()::text || '/' || pg_backend_pid();
+    -- The epoch is numeric: its text does not depend on TimeZone or
+    -- DateStyle, which the query string itself may change between commands.
+    k text := extract(epoch FROM statement_timestamp())::text || '/' || pg_backend_pid();
     n integer;
 BEGIN
     IF current_setting('pgduet.command_key', true) IS DISTINCT FROM k THEN
@@ -257,16 +264,44 @@ BEGIN
     END;
 END $$;
 
+-- capture_rewrite records that a command rewrites a table because of a
+-- volatile default (reason bit 2, AT_REWRITE_DEFAULT_VAL: ADD COLUMN with a
+-- default such as nextval() or random()): the rewritten rows are not decoded,
+-- so each node would compute its own values. The peer stops on it
+-- (ddl_unsupported) instead of diverging silently.
+CREATE OR REPLACE FUNCTION pgduet.capture_rewrite(tg_tag text, caller_search_path text)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF pgduet.capture_mode() <> 'capture' OR pg_event_trigger_table_rewrite_reason() & 2 = 0 THEN
+        RETURN;
+    END IF;
+    BEGIN
+        INSERT INTO pgduet.ddl_queue (event, tag, object_type, schema_name, identity, command, query,
+                                      search_path, role_name, backend_pid, txid, stmt_time, detail)
+        SELECT 'table_rewrite', tg_tag, 'table', n.nspname, format('%I.%I', n.nspname, c.relname),
+               pgduet.command_number(false), current_query(), caller_search_path, pgduet.command_role(),
+               pg_backend_pid(), pg_current_xact_id()::text::bigint, statement_timestamp(),
+               'reason ' || pg_event_trigger_table_rewrite_reason()
+          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.oid = pg_event_trigger_table_rewrite_oid() AND n.nspname NOT IN ('pgduet', 'pg_temp')
+           AND c.relpersistence <> 't';
+    EXCEPTION WHEN OTHERS THEN
+        PERFORM pgduet.capture_failed(tg_tag, SQLERRM);
+    END;
+END $$;
+
 -- The trigger functions. They are SECURITY DEFINER (the capture writes
 -- pgduet's table whoever runs the DDL) but cannot pin search_path with a SET
 -- clause, because the search_path the command ran with is part of what is
 -- captured. So the first statement reads it, the second pins a safe one for
--- the rest of the call (every name below is schema-qualified anyway), and
--- the caller's is put back at the end.
+-- the rest of the call, and the caller's is put back at the end. Until the
+-- pin, the caller's search_path is in force (with pg_temp first for types):
+-- every name the wrappers use, their variable's type included, is
+-- schema-qualified, so nothing of the caller's can stand in for it.
 CREATE OR REPLACE FUNCTION pgduet.on_ddl_command_end()
 RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
-    caller_path text;
+    caller_path pg_catalog.text;
 BEGIN
     caller_path := pg_catalog.current_setting('search_path');
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
@@ -277,7 +312,7 @@ END $$;
 CREATE OR REPLACE FUNCTION pgduet.on_sql_drop()
 RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
-    caller_path text;
+    caller_path pg_catalog.text;
 BEGIN
     caller_path := pg_catalog.current_setting('search_path');
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
@@ -285,10 +320,23 @@ BEGIN
     PERFORM pg_catalog.set_config('search_path', caller_path, true);
 END $$;
 
-REVOKE ALL ON FUNCTION pgduet.capture_end(text, text), pgduet.capture_drop(text, text),
+CREATE OR REPLACE FUNCTION pgduet.on_table_rewrite()
+RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+DECLARE
+    caller_path pg_catalog.text;
+BEGIN
+    caller_path := pg_catalog.current_setting('search_path');
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    PERFORM pgduet.capture_rewrite(TG_TAG, caller_path);
+    PERFORM pg_catalog.set_config('search_path', caller_path, true);
+END $$;
+
+REVOKE ALL ON FUNCTION pgduet.capture_end(text, text), pgduet.capture_drop(text, text), pgduet.capture_rewrite(text, text),
     pgduet.capture_failed(text, text), pgduet.reject_ddl(text), pgduet.skip(bigint, text) FROM PUBLIC;
 
 DROP EVENT TRIGGER IF EXISTS pgduet_ddl_command_end;
 CREATE EVENT TRIGGER pgduet_ddl_command_end ON ddl_command_end EXECUTE FUNCTION pgduet.on_ddl_command_end();
 DROP EVENT TRIGGER IF EXISTS pgduet_sql_drop;
 CREATE EVENT TRIGGER pgduet_sql_drop ON sql_drop EXECUTE FUNCTION pgduet.on_sql_drop();
+DROP EVENT TRIGGER IF EXISTS pgduet_table_rewrite;
+CREATE EVENT TRIGGER pgduet_table_rewrite ON table_rewrite EXECUTE FUNCTION pgduet.on_table_rewrite();

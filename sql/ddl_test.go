@@ -182,3 +182,81 @@ func TestSkipNeedsAStoppedEvent(t *testing.T) {
 		t.Errorf("skip of a done event: %v", err)
 	}
 }
+
+// TestCaptureCannotBeTurnedAgainstIt: a non-superuser can neither switch the
+// capture off with pgduet.internal nor run code as the trigger functions'
+// owner through a pg_temp type that shadows one the wrappers use.
+func TestCaptureCannotBeTurnedAgainstIt(t *testing.T) {
+	c, db, conn := installed(t)
+	exec(t, conn, `INSERT INTO pgduet.pair_settings (pair, node, ddl_source, replicate, reverse) VALUES ('p', 'east', 'east', true, 'ignore')`)
+	role := "pgduet_sql_probe_" + strings.ToLower(db)
+	exec(t, conn, fmt.Sprintf(`CREATE ROLE %[1]s LOGIN PASSWORD 'x';
+		CREATE SCHEMA probe AUTHORIZATION %[1]s;
+		CREATE TABLE public.seen (who text); GRANT INSERT ON public.seen TO PUBLIC;
+		CREATE FUNCTION public.probe(text) RETURNS boolean LANGUAGE sql AS $$ INSERT INTO public.seen VALUES (current_user) RETURNING true $$;`, role))
+	t.Cleanup(func() {
+		c.DropDB(db)
+		_, _ = c.Connect(t, "postgres").Exec(context.Background(), "DROP ROLE IF EXISTS "+role)
+	})
+	exec(t, conn, `TRUNCATE pgduet.ddl_queue`)
+
+	// Logged in as the role itself (a superuser login may do anything).
+	user, err := pgx.Connect(context.Background(), fmt.Sprintf("postgres://%s:x@127.0.0.1:%d/%s?sslmode=disable", role, c.Port, db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer user.Close(context.Background())
+	exec(t, user, `SET pgduet.internal = on; CREATE TABLE probe.a (x int)`)
+	if n := len(readQueue(t, conn)); n == 0 {
+		t.Errorf("a non-superuser's pgduet.internal = on switched the capture off")
+	}
+	// A fresh session, so the wrappers are compiled with the pg_temp type in
+	// sight (PL/pgSQL compiles a function once per session).
+	user2, err := pgx.Connect(context.Background(), fmt.Sprintf("postgres://%s:x@127.0.0.1:%d/%s?sslmode=disable", role, c.Port, db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer user2.Close(context.Background())
+	exec(t, user2, `CREATE DOMAIN pg_temp.text AS pg_catalog.text CHECK (public.probe(VALUE)); SET search_path = probe, public; CREATE TABLE b (x int)`)
+	var who []string
+	rows, err := conn.Query(context.Background(), "SELECT who FROM public.seen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var w string
+		_ = rows.Scan(&w)
+		who = append(who, w)
+	}
+	if len(who) > 0 {
+		t.Errorf("a pg_temp type ran code inside the capture as %v", who)
+	}
+}
+
+// TestCaptureKeysAndRewrites: command numbers survive a SET TimeZone inside
+// the string, and a table rewrite for a volatile default leaves a
+// table_rewrite row the peer stops on.
+func TestCaptureKeysAndRewrites(t *testing.T) {
+	_, _, conn := installed(t)
+	exec(t, conn, `INSERT INTO pgduet.pair_settings (pair, node, ddl_source, replicate, reverse) VALUES ('p', 'east', 'east', true, 'ignore');
+		CREATE TABLE public.t (a int, b int); INSERT INTO public.t VALUES (1, 2)`)
+	exec(t, conn, `TRUNCATE pgduet.ddl_queue`)
+	exec(t, conn, `CREATE INDEX i3 ON public.t (a); SET TimeZone = 'Asia/Tokyo'; CREATE INDEX i4 ON public.t (b); RESET TimeZone`)
+	var got []string
+	for _, r := range readQueue(t, conn) {
+		got = append(got, fmt.Sprintf("%s %d", r.identity, r.command))
+	}
+	if strings.Join(got, ",") != "public.i3 1,public.i4 2" {
+		t.Errorf("command numbers across SET TimeZone: %v, want public.i3 1, public.i4 2", got)
+	}
+
+	exec(t, conn, `TRUNCATE pgduet.ddl_queue`)
+	exec(t, conn, `ALTER TABLE public.t ADD COLUMN c double precision DEFAULT random(); ALTER TABLE public.t ADD COLUMN d int DEFAULT 7`)
+	got = nil
+	for _, r := range readQueue(t, conn) {
+		got = append(got, fmt.Sprintf("%s %s %d", r.event, r.identity, r.command))
+	}
+	if strings.Join(got, ",") != "table_rewrite public.t 1,ddl_command_end public.t 1,ddl_command_end public.t 2" {
+		t.Errorf("rows for a volatile and a constant default: %v", got)
+	}
+}

@@ -99,10 +99,13 @@ var (
 	descWAL    = prometheus.NewDesc("pgduet_retained_wal_bytes", "WAL the node's slot retains.", labels, nil)
 	descSkip   = prometheus.NewDesc("pgduet_skipped_changes_total", "Changes not shipped by policy (selection, operations).", labels, nil)
 	descDelMis = prometheus.NewDesc("pgduet_delete_missing_total", "DELETEs whose row did not exist on this node (skipped, SPEC §7).", labels, nil)
+	descDDL    = prometheus.NewDesc("pgduet_ddl_applied_total", "DDL statements from the DDL source replayed on this node.", labels, nil)
+	descDDLSk  = prometheus.NewDesc("pgduet_ddl_skipped_total", "DDL statements from the DDL source not replayed, by kind (ddl_denied, ddl_unselected, ...).", append(labels, "kind"), nil)
+	descDDLIgn = prometheus.NewDesc("pgduet_ddl_ignored_total", "Captured DDL rows not shipped because this node is not the DDL source (ddl.reverse = ignore).", labels, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descTx, descChg, descLagB, descLagS, descWAL, descSkip, descDelMis} {
+	for _, d := range []*prometheus.Desc{descState, descTx, descChg, descLagB, descLagS, descWAL, descSkip, descDelMis, descDDL, descDDLSk, descDDLIgn} {
 		ch <- d
 	}
 }
@@ -123,8 +126,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		if d.Role == "send" {
 			ch <- prometheus.MustNewConstMetric(descWAL, prometheus.GaugeValue, float64(d.RetainedWAL), l...)
 			ch <- prometheus.MustNewConstMetric(descSkip, prometheus.CounterValue, float64(d.Skipped), l...)
+			ch <- prometheus.MustNewConstMetric(descDDLIgn, prometheus.CounterValue, float64(d.DDLIgnored), l...)
 		} else {
 			ch <- prometheus.MustNewConstMetric(descDelMis, prometheus.CounterValue, float64(d.DeleteMissing), l...)
+			ch <- prometheus.MustNewConstMetric(descDDL, prometheus.CounterValue, float64(d.DDLApplied), l...)
+			for kind, n := range d.DDLSkipped {
+				ch <- prometheus.MustNewConstMetric(descDDLSk, prometheus.CounterValue, float64(n), append(l, kind)...)
+			}
 		}
 	}
 }

@@ -73,6 +73,7 @@ type Applier struct {
 	stmtCount int               // statements in the tables' maps
 	closing   []string          // prepared statements to deallocate at the start of the next pipeline
 	skips     map[skipKey]int64 // DDL events a DBA asked to skip (pgduet.skip), read at Open
+	roles     map[string]bool   // roles known to exist here (DDL replays as its source role)
 
 	statsMu  sync.Mutex
 	progress change.LSN

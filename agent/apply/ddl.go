@@ -178,6 +178,21 @@ func (a *Applier) planDDL(tx *change.Tx) (*ddlPlan, error) {
 // planGroup decides about the statements of one query string.
 func (a *Applier) planGroup(tx *change.Tx, rows []queueRow, add func(ddlAction)) {
 	rules := a.cfg.DDL
+	// table_rewrite rows are not the statements' own rows: they mark the
+	// commands whose table rewrite computes new values on each node.
+	var rewrites []queueRow
+	kept := rows[:0:0]
+	for _, r := range rows {
+		if r.event == "table_rewrite" {
+			rewrites = append(rewrites, r)
+			continue
+		}
+		kept = append(kept, r)
+	}
+	rows = kept
+	if len(rows) == 0 {
+		return
+	}
 	first := rows[0]
 	unsupported := func(at, seq int, source, tag string, err error) {
 		add(ddlAction{at: at, seq: seq, kind: KindDDLUnsupported, source: source, tag: tag, detail: err.Error()})
@@ -201,6 +216,10 @@ func (a *Applier) planGroup(tx *change.Tx, rows []queueRow, add func(ddlAction))
 		st := rp.Statement
 		act := ddlAction{at: row.idx, seq: row.idx, source: st.Text, tag: st.Tag, role: row.role,
 			path: rules.Mapping.SearchPath(row.searchPath)}
+		if why := unfaithful(rows, rp, rewrites, len(replays)); why != "" {
+			unsupported(row.idx, row.idx, st.Text, st.Tag, errors.New(why))
+			continue
+		}
 		if ok, rule := rules.Allowed(st.Tag); !ok {
 			act.kind, act.detail = KindDDLDenied, fmt.Sprintf("command tag %s is refused by ddl rule %q", st.Tag, rule)
 			add(act)
@@ -218,7 +237,7 @@ func (a *Applier) planGroup(tx *change.Tx, rows []queueRow, add func(ddlAction))
 		}
 		act.sql = sql
 		if st.Tag == "CREATE TABLE AS" || st.Tag == "SELECT INTO" {
-			act.at = firstRowOf(tx, a.createdTable(st, rows, rp.Events, row.searchPath), act.at)
+			act.at = rowsBefore(tx, a.createdTable(st, rows, rp.Events, row.searchPath), act.at)
 		}
 		add(act)
 	}
@@ -318,19 +337,55 @@ func (a *Applier) createdTable(st ddlparse.Statement, rows []queueRow, evs []int
 	return change.TableRef{}
 }
 
-// firstRowOf returns the index of the first change to t before at, or at.
-// CREATE TABLE AS and SELECT INTO write their rows before their event
-// trigger fires, so the table must be created before the first of them.
-func firstRowOf(tx *change.Tx, t change.TableRef, at int) int {
+// rowsBefore returns where the run of inserts into t that ends just before at
+// starts (at when there is none). CREATE TABLE AS and SELECT INTO write their
+// rows right before their event trigger fires, so the table must be created
+// before the first of those rows, and after everything before them (an
+// earlier statement may have renamed an older table of that name away).
+func rowsBefore(tx *change.Tx, t change.TableRef, at int) int {
 	if t.Name == "" {
 		return at
 	}
-	for i := 0; i < at; i++ {
-		if ch := &tx.Changes[i]; ch.Rel != nil && ch.Rel.Table == t {
-			return i
+	i := at
+	for i > 0 {
+		ch := &tx.Changes[i-1]
+		if ch.Op != change.Insert || ch.Rel == nil || ch.Rel.Table != t {
+			break
+		}
+		i--
+	}
+	return i
+}
+
+// unfaithful says why replaying a matched statement would not give the
+// peer what the source has, or "".
+//
+//   - A statement that also touched temporary objects (DROP TABLE a, b where
+//     b is temporary): its text names the temporary object too, which on the
+//     peer is nothing, or worse, a permanent table of that name.
+//   - A command that rewrote a table to compute a volatile default (ADD
+//     COLUMN ... DEFAULT random(), a serial column): the rewritten rows are
+//     not decoded, so the peer would compute values of its own.
+func unfaithful(rows []queueRow, rp ddlparse.Replay, rewrites []queueRow, replays int) string {
+	cmd := rows[rp.At].command
+	for _, r := range rows {
+		ev := ddlparse.Event{Schema: r.schema, Identity: r.identity}
+		if !ev.Temporary() || r.tag != rows[rp.At].tag || rp.Statement.IsTemporary() {
+			continue
+		}
+		if cmd != 0 && r.command == cmd || cmd == 0 {
+			return fmt.Sprintf("%s touched temporary object %s too: replaying its text could reach a permanent object of that name on the peer; run the statement separately for the temporary and the permanent objects", r.tag, r.identity)
 		}
 	}
-	return at
+	if rp.Statement.AddsOnlyComputedColumns() {
+		return "" // a generated column's rewrite computes the same values on both nodes
+	}
+	for _, r := range rewrites {
+		if cmd != 0 && r.command == cmd || cmd == 0 && replays == 1 {
+			return fmt.Sprintf("%s rewrote table %s to compute a volatile default (%s): the rewritten rows are not replicated, so each node would compute its own values; add the column without a volatile default, then fill it with UPDATE (which replicates)", r.tag, r.identity, r.detail)
+		}
+	}
+	return ""
 }
 
 // DDLError is replayed DDL that failed on this node (ddl_failed). It is not
@@ -341,11 +396,13 @@ type DDLError struct {
 	Source    string // as the source ran it
 	EndLSN    change.LSN
 	Seq       int
+	Node      string // where it failed
 	err       error
 }
 
 func (e *DDLError) Error() string {
-	return fmt.Sprintf("ddl_failed: replaying %q: %v", e.Statement, e.err)
+	return fmt.Sprintf("ddl_failed: replaying %q on node %s: %v (retried within retry.other; fix the cause on node %s, or apply the statement there by hand, SELECT pgduet.skip(id) from pgduet.conflict_log and restart its agent)",
+		e.Statement, e.Node, e.err, e.Node)
 }
 
 func (e *DDLError) Unwrap() error { return e.err }
@@ -358,6 +415,9 @@ func (a *Applier) runDDL(ctx context.Context, tx *change.Tx, act ddlAction) erro
 		if id, ok := a.skips[skipKey{tx.EndLSN, act.seq}]; ok {
 			return a.skipByDBA(ctx, tx, act, KindDDLFailed, id)
 		}
+		if err := a.checkRole(ctx, tx, act); err != nil {
+			return err
+		}
 		a.roundTrip()
 		_, err := a.conn.PgConn().Exec(ctx, replaySQL(act)).ReadAll()
 		if err != nil {
@@ -366,9 +426,17 @@ func (a *Applier) runDDL(ctx context.Context, tx *change.Tx, act ddlAction) erro
 				a.breakConn()
 				return fmt.Errorf("replay DDL: %w (%w)", err, errConnLost)
 			}
-			return &DDLError{Statement: act.sql, Source: act.source, EndLSN: tx.EndLSN, Seq: act.seq, err: err}
+			return &DDLError{Statement: act.sql, Source: act.source, EndLSN: tx.EndLSN, Seq: act.seq, Node: a.cfg.Node, err: err}
 		}
 		a.markAllStale()
+		// An earlier attempt may have stopped on this statement: it is
+		// resolved now, in the transaction that applies it.
+		a.roundTrip()
+		if _, err := a.conn.Exec(ctx, `UPDATE pgduet.conflict_log SET resolution = 'applied_on_retry', resolved_at = pg_catalog.clock_timestamp()
+			WHERE pair = $1 AND origin_node = $2 AND source_lsn = $3::pg_lsn AND source_seq = $4 AND resolution = 'stopped'`,
+			a.cfg.Pair, a.cfg.Peer, tx.EndLSN.String(), act.seq); err != nil {
+			return fmt.Errorf("resolve earlier stops of this DDL in pgduet.conflict_log: %w", err)
+		}
 		a.statsMu.Lock()
 		a.stats.DDLApplied++
 		a.statsMu.Unlock()
@@ -390,11 +458,36 @@ func (a *Applier) runDDL(ctx context.Context, tx *change.Tx, act ddlAction) erro
 		return a.skipByDBA(ctx, tx, act, act.kind, id)
 	}
 	if rules.Stop {
-		return &ConflictError{Kind: act.kind, Statement: act.source, Detail: act.detail, EndLSN: tx.EndLSN, Xid: tx.Xid, seq: act.seq}
+		return &ConflictError{Kind: act.kind, Statement: act.source, EndLSN: tx.EndLSN, Xid: tx.Xid, seq: act.seq,
+			Detail: fmt.Sprintf("%s (handle it on node %s, e.g. apply an equivalent statement there by hand in a session with session_replication_role = replica, then SELECT pgduet.skip(id) from pgduet.conflict_log and restart its agent)", act.detail, a.cfg.Node)}
 	}
 	a.countSkip(act.kind)
 	a.log.Warn("DDL not replayed (policy "+rules.Policy+"): "+act.detail, "kind", act.kind, "statement", act.source, "lsn", tx.EndLSN)
 	return a.record(ctx, a.conn, tx, act, act.kind, "skipped")
+}
+
+// checkRole makes sure the role that ran the DDL on the source exists here.
+// Replaying as pgduet's own (superuser) role instead would hand what the
+// statement creates (a SECURITY DEFINER function, say) to a superuser.
+func (a *Applier) checkRole(ctx context.Context, tx *change.Tx, act ddlAction) error {
+	if act.role == "" || a.roles[act.role] {
+		return nil
+	}
+	var ok bool
+	a.roundTrip()
+	if err := a.conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1)", act.role).Scan(&ok); err != nil {
+		return fmt.Errorf("look up role %q: %w", act.role, err)
+	}
+	if !ok {
+		return &DDLError{Statement: act.sql, Source: act.source, EndLSN: tx.EndLSN, Seq: act.seq, Node: a.cfg.Node,
+			err: fmt.Errorf("role %q, which ran this DDL on node %s, does not exist on node %s: create it there (roles are not replicated); the retry then replays the statement as that role",
+				act.role, a.cfg.Peer, a.cfg.Node)}
+	}
+	if a.roles == nil {
+		a.roles = map[string]bool{}
+	}
+	a.roles[act.role] = true
+	return nil
 }
 
 // skipByDBA skips an event a DBA marked with pgduet.skip(id).
@@ -502,17 +595,17 @@ func (a *Applier) loadSkips(ctx context.Context) error {
 }
 
 // replaySQL is the simple-protocol string that replays one statement inside
-// the apply transaction: with the source's search_path (mapped) and, when it
-// exists here, the source's role; both are put back afterwards.
+// the apply transaction: with the source's search_path (mapped) and the
+// source's role (checkRole made sure it exists); both are put back afterwards.
 func replaySQL(act ddlAction) string {
 	var b strings.Builder
 	b.WriteString("SELECT pg_catalog.set_config('search_path', ")
 	b.WriteString(quoteLiteral(act.path))
 	b.WriteString(", true);\n")
 	if act.role != "" {
-		b.WriteString("SELECT pg_catalog.set_config('role', r.rolname, true) FROM pg_catalog.pg_roles r WHERE r.rolname = ")
+		b.WriteString("SELECT pg_catalog.set_config('role', ")
 		b.WriteString(quoteLiteral(act.role))
-		b.WriteString(";\n")
+		b.WriteString(", true);\n")
 	}
 	b.WriteString(act.sql)
 	b.WriteString(";\nRESET ROLE;\nSELECT pg_catalog.set_config('search_path', '', true)")
