@@ -557,14 +557,14 @@ func (p *pair) watchDirections(ctx context.Context) (context.Context, func() str
 func (p *pair) checkDDLConflicts(ctx context.Context, node string) {
 	p.t.Helper()
 	var exists bool
-	if err := p.conn[node].QueryRow(ctx, "SELECT to_regclass('pgduet.conflict_log') IS NOT NULL").Scan(&exists); err != nil {
+	if err := p.conn[node].QueryRow(ctx, "SELECT to_regclass('pgduet.conflicts') IS NOT NULL").Scan(&exists); err != nil {
 		p.t.Fatal(err)
 	}
 	if !exists {
 		return
 	}
 	rows, err := p.conn[node].Query(ctx, `SELECT kind, resolution, coalesce(statement, ''), coalesce(detail, '')
-		FROM pgduet.conflict_log ORDER BY id`)
+		FROM pgduet.conflicts ORDER BY id`)
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -600,12 +600,12 @@ func (p *pair) logDDLState() {
 		}
 	}
 	var exists bool
-	err := p.conn["west"].QueryRow(ctx, "SELECT to_regclass('pgduet.conflict_log') IS NOT NULL").Scan(&exists)
+	err := p.conn["west"].QueryRow(ctx, "SELECT to_regclass('pgduet.conflicts') IS NOT NULL").Scan(&exists)
 	if err != nil || !exists {
 		return
 	}
 	rows, err := p.conn["west"].Query(ctx, `SELECT id::text || ' ' || kind || ' ' || resolution || ': ' || coalesce(statement, '') || ' — ' || coalesce(detail, '')
-		FROM pgduet.conflict_log ORDER BY id DESC LIMIT 20`)
+		FROM pgduet.conflicts ORDER BY id DESC LIMIT 20`)
 	if err != nil {
 		return
 	}

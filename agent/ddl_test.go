@@ -239,9 +239,9 @@ ddl {
 	if got := p.query(ctx, "west", "SELECT count(*) FROM pg_tables WHERE tablename = 'keep'"); got != "1" {
 		t.Fatalf("denied DROP TABLE ran on west")
 	}
-	if got := p.query(ctx, "west", "SELECT kind, resolution, statement FROM pgduet.conflict_log ORDER BY id"); got !=
+	if got := p.query(ctx, "west", "SELECT kind, resolution, statement FROM pgduet.conflicts ORDER BY id"); got !=
 		"ddl_denied|skipped|COMMENT ON TABLE public.keep IS 'east only'\nddl_denied|skipped|DROP TABLE public.keep" {
-		t.Errorf("west conflict_log:\n%s", got)
+		t.Errorf("west conflicts:\n%s", got)
 	}
 	st := p.waitState(ctx, "west", "receive", agent.StateRunning)
 	if st.DDLSkipped["ddl_denied"] != 2 {
@@ -256,8 +256,8 @@ ddl {
 		t.Errorf("failed direction's error does not show the kind and statement: %s", failed.LastError)
 	}
 	var id int64
-	if err := p.conn["west"].QueryRow(ctx, `SELECT id FROM pgduet.conflict_log WHERE kind = 'ddl_unsupported' AND resolution = 'stopped'`).Scan(&id); err != nil {
-		t.Fatalf("no stopped ddl_unsupported row in west's conflict_log: %v", err)
+	if err := p.conn["west"].QueryRow(ctx, `SELECT id FROM pgduet.conflicts WHERE kind = 'ddl_unsupported' AND resolution = 'stopped'`).Scan(&id); err != nil {
+		t.Fatalf("no stopped ddl_unsupported row in west's conflicts: %v", err)
 	}
 	if got := p.query(ctx, "west", "SELECT count(*) FROM pg_tables WHERE tablename = 'from_do'"); got != "0" {
 		t.Fatalf("west has from_do before the DBA acted")
@@ -272,8 +272,8 @@ ddl {
 	p.start("west", agent.Knobs{})
 	p.converge(ctx)
 	p.sameOnBoth(ctx, "SELECT * FROM public.from_do", "SELECT * FROM public.from_do", "1")
-	if got := p.query(ctx, "west", fmt.Sprintf("SELECT resolution FROM pgduet.conflict_log WHERE id = %d", id)); got != "skipped_by_dba" {
-		t.Errorf("conflict_log row %d: resolution %q, want skipped_by_dba", id, got)
+	if got := p.query(ctx, "west", fmt.Sprintf("SELECT resolution FROM pgduet.conflicts WHERE id = %d", id)); got != "skipped_by_dba" {
+		t.Errorf("conflicts row %d: resolution %q, want skipped_by_dba", id, got)
 	}
 }
 
@@ -296,9 +296,9 @@ func TestDDLFailedIsRetried(t *testing.T) {
 	if !strings.Contains(st.LastError, "ddl_failed") || !strings.Contains(st.LastError, "CREATE TABLE public.clash") {
 		t.Errorf("retrying direction's error does not show ddl_failed and the statement: %s", st.LastError)
 	}
-	err := pgtest.WaitFor(ctx, "a stopped ddl_failed row in west's conflict_log", func(ctx context.Context) (bool, error) {
+	err := pgtest.WaitFor(ctx, "a stopped ddl_failed row in west's conflicts", func(ctx context.Context) (bool, error) {
 		var n int
-		err := p.conn["west"].QueryRow(ctx, `SELECT count(*) FROM pgduet.conflict_log WHERE kind = 'ddl_failed' AND resolution = 'stopped'`).Scan(&n)
+		err := p.conn["west"].QueryRow(ctx, `SELECT count(*) FROM pgduet.conflicts WHERE kind = 'ddl_failed' AND resolution = 'stopped'`).Scan(&n)
 		return n == 1, err
 	})
 	if err != nil {
@@ -308,8 +308,8 @@ func TestDDLFailedIsRetried(t *testing.T) {
 	p.exec(ctx, "west", `DROP TABLE public.clash`)
 	p.converge(ctx)
 	p.sameOnBoth(ctx, "SELECT * FROM public.clash", "SELECT * FROM public.clash", "1|a")
-	if got := p.query(ctx, "west", "SELECT kind, resolution FROM pgduet.conflict_log"); got != "ddl_failed|applied_on_retry" {
-		t.Errorf("west conflict_log after the retry succeeded: %q, want ddl_failed|applied_on_retry", got)
+	if got := p.query(ctx, "west", "SELECT kind, resolution FROM pgduet.conflicts"); got != "ddl_failed|applied_on_retry" {
+		t.Errorf("west conflicts after the retry succeeded: %q, want ddl_failed|applied_on_retry", got)
 	}
 }
 

@@ -68,7 +68,7 @@ retry {
 # fail there, pointing to east, so the two schemas cannot drift apart.
 # DROP TABLE / DROP SCHEMA on east are not replayed on west: a DBA does them
 # there by hand, on purpose (each skipped one is logged and recorded in
-# pgduet.conflict_log).
+# pgduet.conflicts).
 ddl {
   replicate = true
   reverse   = "reject"

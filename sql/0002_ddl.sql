@@ -55,7 +55,7 @@ COMMENT ON TABLE pgduet.ddl_queue IS 'pgduet: DDL captured by event triggers, sh
 -- it); applied_on_retry (a stopped statement applied later, its cause fixed);
 -- skip_requested and skipped_by_dba (a DBA who handled a stopped event by hand
 -- ran SELECT pgduet.skip(id) and restarted the agent).
-CREATE TABLE IF NOT EXISTS pgduet.conflict_log (
+CREATE TABLE IF NOT EXISTS pgduet.conflicts (
     id          bigserial   PRIMARY KEY,
     logged_at   timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     pair        text        NOT NULL,
@@ -75,28 +75,28 @@ CREATE TABLE IF NOT EXISTS pgduet.conflict_log (
     note        text
 );
 
-CREATE INDEX IF NOT EXISTS conflict_log_pending
-    ON pgduet.conflict_log (pair, origin_node, source_lsn, source_seq)
+CREATE INDEX IF NOT EXISTS conflicts_pending
+    ON pgduet.conflicts (pair, origin_node, source_lsn, source_seq)
     WHERE resolution IN ('stopped', 'skip_requested');
 
-COMMENT ON TABLE pgduet.conflict_log IS 'pgduet: conflicts and DDL not replayed as is, with what pgduet did about them';
+COMMENT ON TABLE pgduet.conflicts IS 'pgduet: conflicts and DDL not replayed as is, with what pgduet did about them';
 
 -- skip marks a stopped event to be skipped when the agent applies it next
 -- (after a restart): for DDL the DBA has replayed by hand, or decided to drop.
 CREATE OR REPLACE FUNCTION pgduet.skip(event_id bigint, why text DEFAULT NULL)
 RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    r pgduet.conflict_log;
+    r pgduet.conflicts;
 BEGIN
-    SELECT * INTO r FROM pgduet.conflict_log WHERE id = event_id FOR UPDATE;
+    SELECT * INTO r FROM pgduet.conflicts WHERE id = event_id FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'pgduet: no conflict_log row with id %', event_id
-            USING HINT = 'SELECT id, kind, statement FROM pgduet.conflict_log WHERE resolution = ''stopped'' lists the events waiting for a decision.';
+        RAISE EXCEPTION 'pgduet: no pgduet.conflicts row with id %', event_id
+            USING HINT = 'SELECT id, kind, statement FROM pgduet.conflicts WHERE resolution = ''stopped'' lists the events waiting for a decision.';
     END IF;
     IF r.resolution NOT IN ('stopped', 'skip_requested') THEN
-        RAISE EXCEPTION 'pgduet: conflict_log row % is %, not stopped: nothing to skip', event_id, r.resolution;
+        RAISE EXCEPTION 'pgduet: pgduet.conflicts row % is %, not stopped: nothing to skip', event_id, r.resolution;
     END IF;
-    UPDATE pgduet.conflict_log SET resolution = 'skip_requested', note = why WHERE id = event_id;
+    UPDATE pgduet.conflicts SET resolution = 'skip_requested', note = why WHERE id = event_id;
     RETURN format('event %s (%s, source LSN %s) will be skipped when the agent of pair %s applies it next: restart the agent',
                   event_id, r.kind, r.source_lsn, r.pair);
 END $$;

@@ -161,11 +161,11 @@ func TestRejectOnNonSource(t *testing.T) {
 func TestSkipNeedsAStoppedEvent(t *testing.T) {
 	_, _, conn := installed(t)
 	ctx := context.Background()
-	if _, err := conn.Exec(ctx, `SELECT pgduet.skip(42)`); err == nil || !strings.Contains(err.Error(), "no conflict_log row with id 42") {
+	if _, err := conn.Exec(ctx, `SELECT pgduet.skip(42)`); err == nil || !strings.Contains(err.Error(), "no pgduet.conflicts row with id 42") {
 		t.Errorf("skip of a missing id: %v", err)
 	}
 	var id int64
-	if err := conn.QueryRow(ctx, `INSERT INTO pgduet.conflict_log (pair, origin_node, kind, policy, resolution, source_lsn, source_seq)
+	if err := conn.QueryRow(ctx, `INSERT INTO pgduet.conflicts (pair, origin_node, kind, policy, resolution, source_lsn, source_seq)
 		VALUES ('p', 'east', 'ddl_unsupported', 'fail', 'stopped', '0/10', 3) RETURNING id`).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
@@ -174,10 +174,10 @@ func TestSkipNeedsAStoppedEvent(t *testing.T) {
 		t.Fatalf("skip: %q %v", msg, err)
 	}
 	var res string
-	if err := conn.QueryRow(ctx, `SELECT resolution FROM pgduet.conflict_log WHERE id = $1`, id).Scan(&res); err != nil || res != "skip_requested" {
+	if err := conn.QueryRow(ctx, `SELECT resolution FROM pgduet.conflicts WHERE id = $1`, id).Scan(&res); err != nil || res != "skip_requested" {
 		t.Fatalf("resolution %q %v, want skip_requested", res, err)
 	}
-	exec(t, conn, fmt.Sprintf(`UPDATE pgduet.conflict_log SET resolution = 'skipped' WHERE id = %d`, id))
+	exec(t, conn, fmt.Sprintf(`UPDATE pgduet.conflicts SET resolution = 'skipped' WHERE id = %d`, id))
 	if _, err := conn.Exec(ctx, `SELECT pgduet.skip($1)`, id); err == nil || !strings.Contains(err.Error(), "not stopped") {
 		t.Errorf("skip of a done event: %v", err)
 	}

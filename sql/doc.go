@@ -13,7 +13,7 @@
 //     own transaction (SECURITY DEFINER, never failing the user's DDL except
 //     to reject it on purpose); pgduet.pair_settings, where each agent says
 //     whether this node is its pair's DDL source and what ddl.reverse is;
-//     pgduet.conflict_log and pgduet.skip(id).
+//     pgduet.conflicts and pgduet.skip(id).
 //
 // Sessions that change pgduet's own objects run InternalSQL first, so the
 // event triggers neither capture nor reject them; apply sessions run in

@@ -16,7 +16,7 @@ import (
 	"github.com/pgduet/pgduet/ddlparse"
 )
 
-// DDL event kinds (SPEC §7), recorded in pgduet.conflict_log and counted in
+// DDL event kinds (SPEC §7), recorded in pgduet.conflicts and counted in
 // Stats.Conflicts (stops) or Stats.DDLSkipped (skips).
 const (
 	KindDDLFailed      = "ddl_failed"      // the replayed statement failed on this node
@@ -108,7 +108,7 @@ func decodeQueueRow(ch *change.Change, idx int) (queueRow, error) {
 // ddlAction is one decision about captured DDL, placed in the transaction.
 type ddlAction struct {
 	at     int    // the change before which it happens
-	seq    int    // the change index of its first queue row: names the event in conflict_log
+	seq    int    // the change index of its first queue row: names the event in conflicts
 	kind   string // "" replays sql; else a KindDDL* event
 	sql    string // the statement to replay (mapped, deparsed)
 	source string // the statement as the source ran it (or the whole query)
@@ -401,7 +401,7 @@ type DDLError struct {
 }
 
 func (e *DDLError) Error() string {
-	return fmt.Sprintf("ddl_failed: replaying %q on node %s: %v (retried within retry.other; fix the cause on node %s, or apply the statement there by hand, SELECT pgduet.skip(id) from pgduet.conflict_log and restart its agent)",
+	return fmt.Sprintf("ddl_failed: replaying %q on node %s: %v (retried within retry.other; fix the cause on node %s, or apply the statement there by hand, SELECT pgduet.skip(id) from pgduet.conflicts and restart its agent)",
 		e.Statement, e.Node, e.err, e.Node)
 }
 
@@ -432,10 +432,10 @@ func (a *Applier) runDDL(ctx context.Context, tx *change.Tx, act ddlAction) erro
 		// An earlier attempt may have stopped on this statement: it is
 		// resolved now, in the transaction that applies it.
 		a.roundTrip()
-		if _, err := a.conn.Exec(ctx, `UPDATE pgduet.conflict_log SET resolution = 'applied_on_retry', resolved_at = pg_catalog.clock_timestamp()
+		if _, err := a.conn.Exec(ctx, `UPDATE pgduet.conflicts SET resolution = 'applied_on_retry', resolved_at = pg_catalog.clock_timestamp()
 			WHERE pair = $1 AND origin_node = $2 AND source_lsn = $3::pg_lsn AND source_seq = $4 AND resolution = 'stopped'`,
 			a.cfg.Pair, a.cfg.Peer, tx.EndLSN.String(), act.seq); err != nil {
-			return fmt.Errorf("resolve earlier stops of this DDL in pgduet.conflict_log: %w", err)
+			return fmt.Errorf("resolve earlier stops of this DDL in pgduet.conflicts: %w", err)
 		}
 		a.statsMu.Lock()
 		a.stats.DDLApplied++
@@ -459,7 +459,7 @@ func (a *Applier) runDDL(ctx context.Context, tx *change.Tx, act ddlAction) erro
 	}
 	if rules.Stop {
 		return &ConflictError{Kind: act.kind, Statement: act.source, EndLSN: tx.EndLSN, Xid: tx.Xid, seq: act.seq,
-			Detail: fmt.Sprintf("%s (handle it on node %s, e.g. apply an equivalent statement there by hand in a session with session_replication_role = replica, then SELECT pgduet.skip(id) from pgduet.conflict_log and restart its agent)", act.detail, a.cfg.Node)}
+			Detail: fmt.Sprintf("%s (handle it on node %s, e.g. apply an equivalent statement there by hand in a session with session_replication_role = replica, then SELECT pgduet.skip(id) from pgduet.conflicts and restart its agent)", act.detail, a.cfg.Node)}
 	}
 	a.countSkip(act.kind)
 	a.log.Warn("DDL not replayed (policy "+rules.Policy+"): "+act.detail, "kind", act.kind, "statement", act.source, "lsn", tx.EndLSN)
@@ -495,9 +495,9 @@ func (a *Applier) skipByDBA(ctx context.Context, tx *change.Tx, act ddlAction, k
 	a.countSkip(kind)
 	a.log.Warn("DDL skipped as the DBA asked (pgduet.skip)", "id", id, "statement", act.source, "lsn", tx.EndLSN)
 	a.roundTrip()
-	_, err := a.conn.Exec(ctx, `UPDATE pgduet.conflict_log SET resolution = 'skipped_by_dba', resolved_at = pg_catalog.clock_timestamp() WHERE id = $1`, id)
+	_, err := a.conn.Exec(ctx, `UPDATE pgduet.conflicts SET resolution = 'skipped_by_dba', resolved_at = pg_catalog.clock_timestamp() WHERE id = $1`, id)
 	if err != nil {
-		return fmt.Errorf("mark conflict_log row %d skipped: %w", id, err)
+		return fmt.Errorf("mark pgduet.conflicts row %d skipped: %w", id, err)
 	}
 	return nil
 }
@@ -508,7 +508,7 @@ func (a *Applier) countSkip(kind string) {
 	a.statsMu.Unlock()
 }
 
-// record writes an event to pgduet.conflict_log through conn: the apply
+// record writes an event to pgduet.conflicts through conn: the apply
 // connection (inside its transaction) or a separate one.
 func (a *Applier) record(ctx context.Context, conn *pgx.Conn, tx *change.Tx, act ddlAction, kind, resolution string) error {
 	stmt := act.source
@@ -516,13 +516,13 @@ func (a *Applier) record(ctx context.Context, conn *pgx.Conn, tx *change.Tx, act
 		stmt = act.sql
 	}
 	a.roundTrip()
-	_, err := conn.Exec(ctx, `INSERT INTO pgduet.conflict_log (pair, origin_node, kind, policy, resolution, statement, detail, source_lsn, source_xid, source_seq)
+	_, err := conn.Exec(ctx, `INSERT INTO pgduet.conflicts (pair, origin_node, kind, policy, resolution, statement, detail, source_lsn, source_xid, source_seq)
 		SELECT $1, $2, $3, $4, $5, $6, $7, $8::pg_lsn, $9, $10
-		 WHERE NOT EXISTS (SELECT 1 FROM pgduet.conflict_log WHERE pair = $1 AND origin_node = $2 AND source_lsn = $8::pg_lsn
+		 WHERE NOT EXISTS (SELECT 1 FROM pgduet.conflicts WHERE pair = $1 AND origin_node = $2 AND source_lsn = $8::pg_lsn
 		                      AND source_seq = $10 AND kind = $3 AND resolution = $5)`,
 		a.cfg.Pair, a.cfg.Peer, kind, a.policyName(), resolution, stmt, act.detail, tx.EndLSN.String(), int64(tx.Xid), act.seq)
 	if err != nil {
-		return fmt.Errorf("record %s in pgduet.conflict_log: %w", kind, err)
+		return fmt.Errorf("record %s in pgduet.conflicts: %w", kind, err)
 	}
 	return nil
 }
@@ -558,7 +558,7 @@ func (a *Applier) recordStop(tx *change.Tx, failure error) {
 		conn.Close(ctx)
 	}
 	if err != nil {
-		a.log.Warn("could not record the stopped DDL event in pgduet.conflict_log", "err", err, "kind", kind, "lsn", tx.EndLSN)
+		a.log.Warn("could not record the stopped DDL event in pgduet.conflicts", "err", err, "kind", kind, "lsn", tx.EndLSN)
 	}
 }
 
@@ -571,10 +571,10 @@ type skipKey struct {
 // loadSkips reads the events a DBA asked to skip (pgduet.skip).
 func (a *Applier) loadSkips(ctx context.Context) error {
 	a.roundTrip()
-	rows, err := a.conn.Query(ctx, `SELECT id, source_lsn::text, source_seq FROM pgduet.conflict_log
+	rows, err := a.conn.Query(ctx, `SELECT id, source_lsn::text, source_seq FROM pgduet.conflicts
 		WHERE pair = $1 AND origin_node = $2 AND resolution = 'skip_requested'`, a.cfg.Pair, a.cfg.Peer)
 	if err != nil {
-		return fmt.Errorf("read skip requests from pgduet.conflict_log: %w", err)
+		return fmt.Errorf("read skip requests from pgduet.conflicts: %w", err)
 	}
 	defer rows.Close()
 	a.skips = map[skipKey]int64{}

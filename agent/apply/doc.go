@@ -97,7 +97,7 @@
 // Under the fail policy a ddl_unsupported event, or a replayed statement that
 // fails (*DDLError, ddl_failed; retried by the supervisor within
 // retry.other), rolls the transaction back and is recorded in
-// pgduet.conflict_log as stopped, on a connection of its own (the apply
+// pgduet.conflicts as stopped, on a connection of its own (the apply
 // session carries the origin). A DBA who handled it runs pgduet.skip(id); the
 // next Open reads the request, and the event is skipped, in the applied
 // transaction, as skipped_by_dba. Replayed DDL is not captured on this node:
