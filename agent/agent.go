@@ -331,12 +331,8 @@ func (a *Agent) Status() Status {
 		st := a.inSess.ap.Stats()
 		in.DeleteMissing = int64(st.DeleteMissing)
 		in.DDLApplied = int64(st.DDLApplied)
-		for k, n := range st.DDLSkipped {
-			if in.DDLSkipped == nil {
-				in.DDLSkipped = map[string]int64{}
-			}
-			in.DDLSkipped[k] = int64(n)
-		}
+		in.DDLSkipped = counts(st.DDLSkipped)
+		in.Conflicts = counts(st.Outcomes)
 	}
 	a.inMu.Unlock()
 	return Status{
@@ -345,6 +341,18 @@ func (a *Agent) Status() Status {
 		Digest:     a.digest,
 		Directions: []DirectionStatus{out, in},
 	}
+}
+
+// counts copies a counter map for Status (nil when empty).
+func counts(m map[string]uint64) map[string]int64 {
+	var out map[string]int64
+	for k, n := range m {
+		if out == nil {
+			out = map[string]int64{}
+		}
+		out[k] = int64(n)
+	}
+	return out
 }
 
 // monitor refreshes what status needs from the database and cannot get from the

@@ -340,3 +340,59 @@ func TestDDLRoleMissingOnPeer(t *testing.T) {
 	p.converge(ctx)
 	p.sameOnBoth(ctx, "SELECT tableowner FROM pg_tables WHERE tablename = 'by_role'", "SELECT tableowner FROM pg_tables WHERE tablename = 'by_role'", role)
 }
+
+// TestConflictLogRecordsRows: a DELETE that finds no row is skipped and
+// recorded with the remote row; an INSERT that hits an existing key stops the
+// direction (fail) and is recorded with both row images; after the DBA made
+// the rows agree and ran pgduet.skip on the event, a restart goes on past it.
+func TestConflictLogRecordsRows(t *testing.T) {
+	p := newPair(t, pairOpts{schema: `CREATE TABLE public.items (id int PRIMARY KEY, v text);`})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// Rows written before the agents start are not shipped: one on each side.
+	p.exec(ctx, "east", `INSERT INTO public.items VALUES (1, 'east only')`)
+	p.exec(ctx, "west", `INSERT INTO public.items VALUES (2, 'west local')`)
+	p.start("east", agent.Knobs{})
+	p.start("west", agent.Knobs{})
+
+	p.exec(ctx, "east", `DELETE FROM public.items WHERE id = 1`)
+	p.barrier(ctx, "east")
+	// The remote image of a DELETE is its old key (replica identity default).
+	if got := p.query(ctx, "west", `SELECT kind, resolution, table_name, remote_row->>'id', remote_row->>'v' FROM pgduet.conflicts`); got != "delete_missing|skipped|public.items|1|<nil>" {
+		t.Errorf("west conflicts after a delete_missing: %q", got)
+	}
+
+	p.exec(ctx, "east", `INSERT INTO public.items VALUES (2, 'east')`)
+	failed := p.waitState(ctx, "west", "receive", agent.StateFailed)
+	for _, want := range []string{"insert_exists", "public.items", "(id)=(2)"} {
+		if !strings.Contains(failed.LastError, want) {
+			t.Errorf("failed direction's error lacks %q: %s", want, failed.LastError)
+		}
+	}
+	var id int64
+	err := pgtest.WaitFor(ctx, "the stopped insert_exists in west's pgduet.conflicts", func(ctx context.Context) (bool, error) {
+		err := p.conn["west"].QueryRow(ctx, `SELECT id FROM pgduet.conflicts WHERE kind = 'insert_exists' AND resolution = 'stopped'`).Scan(&id)
+		return err == nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.query(ctx, "west", fmt.Sprintf(`SELECT local_row->>'v', remote_row->>'v' FROM pgduet.conflicts WHERE id = %d`, id)); got != "west local|east" {
+		t.Errorf("row images of the insert_exists: %q, want west local|east", got)
+	}
+
+	// The DBA makes west's row what east wrote (this UPDATE reaches east as a
+	// no-op) and skips the insert.
+	p.exec(ctx, "west", `UPDATE public.items SET v = 'east' WHERE id = 2`)
+	p.exec(ctx, "west", fmt.Sprintf(`SELECT pgduet.skip(%d, 'row made equal by hand')`, id))
+	if err := p.stop("west"); err != nil {
+		t.Logf("stop west: %v", err)
+	}
+	p.start("west", agent.Knobs{})
+	p.exec(ctx, "east", `INSERT INTO public.items VALUES (3, 'after')`)
+	p.converge(ctx)
+	p.sameOnBoth(ctx, "SELECT * FROM public.items ORDER BY id", "SELECT * FROM public.items ORDER BY id", "2|east\n3|after")
+	if got := p.query(ctx, "west", fmt.Sprintf("SELECT resolution FROM pgduet.conflicts WHERE id = %d", id)); got != "skipped_by_dba" {
+		t.Errorf("resolution after the restart: %q", got)
+	}
+}

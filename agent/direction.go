@@ -173,6 +173,9 @@ type DirectionStatus struct {
 	DDLApplied int64            `json:"ddl_applied,omitempty"`
 	DDLSkipped map[string]int64 `json:"ddl_skipped,omitempty"`
 	DDLIgnored int64            `json:"ddl_ignored,omitempty"`
+	// Conflicts counts the events recorded in pgduet.conflicts (receive),
+	// by "kind/resolution": delete_missing/skipped, insert_exists/stopped, ...
+	Conflicts map[string]int64 `json:"conflicts,omitempty"`
 }
 
 func (d *direction) status() DirectionStatus {

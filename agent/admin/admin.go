@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -101,11 +102,12 @@ var (
 	descDelMis = prometheus.NewDesc("pgduet_delete_missing_total", "DELETEs whose row did not exist on this node (skipped, SPEC §7).", labels, nil)
 	descDDL    = prometheus.NewDesc("pgduet_ddl_applied_total", "DDL statements from the DDL source replayed on this node.", labels, nil)
 	descDDLSk  = prometheus.NewDesc("pgduet_ddl_skipped_total", "DDL statements from the DDL source not replayed, by kind (ddl_denied, ddl_unselected, ...).", append(labels, "kind"), nil)
+	descConfl  = prometheus.NewDesc("pgduet_conflicts_total", "Conflicts and DDL events recorded in pgduet.conflicts on this node, by kind and resolution.", append(labels, "kind", "resolution"), nil)
 	descDDLIgn = prometheus.NewDesc("pgduet_ddl_ignored_total", "Captured DDL rows not shipped because this node is not the DDL source (ddl.reverse = ignore).", labels, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descTx, descChg, descLagB, descLagS, descWAL, descSkip, descDelMis, descDDL, descDDLSk, descDDLIgn} {
+	for _, d := range []*prometheus.Desc{descState, descTx, descChg, descLagB, descLagS, descWAL, descSkip, descDelMis, descDDL, descDDLSk, descDDLIgn, descConfl} {
 		ch <- d
 	}
 }
@@ -132,6 +134,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descDDL, prometheus.CounterValue, float64(d.DDLApplied), l...)
 			for kind, n := range d.DDLSkipped {
 				ch <- prometheus.MustNewConstMetric(descDDLSk, prometheus.CounterValue, float64(n), append(l, kind)...)
+			}
+			for k, n := range d.Conflicts {
+				kind, res, _ := strings.Cut(k, "/")
+				ch <- prometheus.MustNewConstMetric(descConfl, prometheus.CounterValue, float64(n), append(l, kind, res)...)
 			}
 		}
 	}

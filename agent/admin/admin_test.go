@@ -41,7 +41,7 @@ func TestEndpoints(t *testing.T) {
 	src := &staticSource{st: agent.Status{Pair: "shop", Node: "east", Digest: "abc", Directions: []agent.DirectionStatus{
 		{Direction: "east→west", Role: "send", State: agent.StateRunning, Transactions: 7, Changes: 21, LagBytes: 100, RetainedWAL: 4096, Skipped: 3},
 		{Direction: "west→east", Role: "receive", State: agent.StateRunning, Transactions: 5, DeleteMissing: 1,
-			DDLApplied: 4, DDLSkipped: map[string]int64{"ddl_denied": 2}},
+			DDLApplied: 4, DDLSkipped: map[string]int64{"ddl_denied": 2}, Conflicts: map[string]int64{"delete_missing/skipped": 1}},
 	}}}
 	s := New("127.0.0.1:0", src, slog.New(slog.DiscardHandler))
 	if err := s.Listen(); err != nil {
@@ -70,6 +70,7 @@ func TestEndpoints(t *testing.T) {
 		`pgduet_ddl_applied_total{direction="west→east",node="east",pair="shop",role="receive"} 4`,
 		`pgduet_ddl_skipped_total{direction="west→east",kind="ddl_denied",node="east",pair="shop",role="receive"} 2`,
 		`pgduet_ddl_ignored_total{direction="east→west",node="east",pair="shop",role="send"} 0`,
+		`pgduet_conflicts_total{direction="west→east",kind="delete_missing",node="east",pair="shop",resolution="skipped",role="receive"} 1`,
 	} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -49,6 +49,7 @@ type Stats struct {
 	Conflicts          map[string]uint64 // conflicts that failed a transaction, by kind
 	DDLApplied         uint64            // DDL statements replayed (in committed and failed transactions alike)
 	DDLSkipped         map[string]uint64 // DDL events not replayed, by kind (ddl_denied, ddl_unselected, ...)
+	Outcomes           map[string]uint64 // every conflict and DDL event recorded, by "kind/resolution" (delete_missing/skipped, insert_exists/stopped, ...)
 	RoundTrips         uint64            // waits for the local server (catalog reads, pipelines, COMMIT/ROLLBACK, Open/Close)
 	StatementsPrepared uint64            // distinct statements built (each prepared once per connection)
 	LastEndLSN         change.LSN        // end LSN of the last committed source transaction
@@ -68,12 +69,13 @@ type Applier struct {
 	conn   *pgx.Conn
 	tables map[change.TableRef]*table
 
-	stmtSeq   uint64            // statement names: pgduet_apply_<n>
-	stmtClock uint64            // LRU clock
-	stmtCount int               // statements in the tables' maps
-	closing   []string          // prepared statements to deallocate at the start of the next pipeline
-	skips     map[skipKey]int64 // DDL events a DBA asked to skip (pgduet.skip), read at Open
-	roles     map[string]bool   // roles known to exist here (DDL replays as its source role)
+	stmtSeq   uint64                // statement names: pgduet_apply_<n>
+	stmtClock uint64                // LRU clock
+	stmtCount int                   // statements in the tables' maps
+	closing   []string              // prepared statements to deallocate at the start of the next pipeline
+	skips     map[skipKey]int64     // DDL events a DBA asked to skip (pgduet.skip), read at Open
+	roles     map[string]bool       // roles known to exist here (DDL replays as its source role)
+	warned    map[string]*warnState // rate limit of conflict warnings, per table and kind
 
 	statsMu  sync.Mutex
 	progress change.LSN
@@ -92,7 +94,7 @@ func New(cfg Config) *Applier {
 		log:       log.With("origin", OriginName(cfg.Pair, cfg.Peer)), // the caller's logger carries node, peer and direction
 		origin:    OriginName(cfg.Pair, cfg.Peer),
 		direction: direction,
-		stats:     Stats{Conflicts: map[string]uint64{}, DDLSkipped: map[string]uint64{}},
+		stats:     Stats{Conflicts: map[string]uint64{}, DDLSkipped: map[string]uint64{}, Outcomes: map[string]uint64{}},
 	}
 }
 
@@ -192,11 +194,9 @@ func (a *Applier) Open(ctx context.Context) (progress change.LSN, err error) {
 	}
 
 	a.conn = conn
-	if a.cfg.DDL != nil {
-		if err := a.loadSkips(ctx); err != nil {
-			a.conn = nil
-			return 0, fmt.Errorf("apply %s: %w", a.direction, err)
-		}
+	if err := a.loadSkips(ctx); err != nil {
+		a.conn = nil
+		return 0, fmt.Errorf("apply %s: %w", a.direction, err)
 	}
 	ok = true
 	a.tables = map[change.TableRef]*table{}
@@ -223,6 +223,7 @@ func (a *Applier) Stats() Stats {
 	s := a.stats
 	s.Conflicts = maps.Clone(a.stats.Conflicts)
 	s.DDLSkipped = maps.Clone(a.stats.DDLSkipped)
+	s.Outcomes = maps.Clone(a.stats.Outcomes)
 	return s
 }
 

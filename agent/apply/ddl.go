@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
@@ -120,14 +119,45 @@ type ddlAction struct {
 
 // ddlPlan is what a transaction's queue rows ask for.
 type ddlPlan struct {
-	queue   map[int]bool        // changes that are queue rows: never applied as rows
-	actions map[int][]ddlAction // by the change they precede (len(Changes): at the end)
+	queue    map[int]bool        // changes not applied as rows: queue rows, and changes a DBA skipped
+	actions  map[int][]ddlAction // by the change they precede (len(Changes): at the end)
+	dbaSkips []dbaSkip
+}
+
+// dbaSkip is a row change left out because a DBA ran pgduet.skip on the
+// conflict it stopped on.
+type dbaSkip struct {
+	idx int
+	id  int64
 }
 
 // planDDL reads the transaction's queue rows and decides, per captured
 // statement, whether and where it is replayed. It returns nil when the
 // transaction has no queue rows.
 func (a *Applier) planDDL(tx *change.Tx) (*ddlPlan, error) {
+	p, err := a.planQueue(tx)
+	if err != nil {
+		return nil, err
+	}
+	// Row changes a DBA asked to skip (pgduet.skip on a stopped conflict)
+	// are left out like queue rows, and their log rows marked in the same
+	// transaction.
+	for i := 0; len(a.skips) > 0 && i < len(tx.Changes); i++ {
+		id, ok := a.skips[skipKey{tx.EndLSN, i}]
+		if !ok || tx.Changes[i].Rel == nil || tx.Changes[i].Rel.Table == change.DDLQueue {
+			continue
+		}
+		if p == nil {
+			p = &ddlPlan{queue: map[int]bool{}, actions: map[int][]ddlAction{}}
+		}
+		p.queue[i] = true
+		p.dbaSkips = append(p.dbaSkips, dbaSkip{idx: i, id: id})
+	}
+	return p, nil
+}
+
+// planQueue is planDDL for the queue rows.
+func (a *Applier) planQueue(tx *change.Tx) (*ddlPlan, error) {
 	var rows []queueRow
 	for i := range tx.Changes {
 		ch := &tx.Changes[i]
@@ -505,22 +535,20 @@ func (a *Applier) skipByDBA(ctx context.Context, tx *change.Tx, act ddlAction, k
 func (a *Applier) countSkip(kind string) {
 	a.statsMu.Lock()
 	a.stats.DDLSkipped[kind]++
+	a.stats.Outcomes[kind+"/"+ResolutionSkipped]++
 	a.statsMu.Unlock()
 }
 
-// record writes an event to pgduet.conflicts through conn: the apply
-// connection (inside its transaction) or a separate one.
+// record writes a DDL event to pgduet.conflicts through conn, the apply
+// connection, inside its transaction.
 func (a *Applier) record(ctx context.Context, conn *pgx.Conn, tx *change.Tx, act ddlAction, kind, resolution string) error {
 	stmt := act.source
 	if act.sql != "" {
 		stmt = act.sql
 	}
 	a.roundTrip()
-	_, err := conn.Exec(ctx, `INSERT INTO pgduet.conflicts (pair, origin_node, kind, policy, resolution, statement, detail, source_lsn, source_xid, source_seq)
-		SELECT $1, $2, $3, $4, $5, $6, $7, $8::pg_lsn, $9, $10
-		 WHERE NOT EXISTS (SELECT 1 FROM pgduet.conflicts WHERE pair = $1 AND origin_node = $2 AND source_lsn = $8::pg_lsn
-		                      AND source_seq = $10 AND kind = $3 AND resolution = $5)`,
-		a.cfg.Pair, a.cfg.Peer, kind, a.policyName(), resolution, stmt, act.detail, tx.EndLSN.String(), int64(tx.Xid), act.seq)
+	_, err := conn.Exec(ctx, insertConflictSQL, a.cfg.Pair, a.cfg.Peer, kind, a.policyName(), resolution,
+		nil, stmt, act.detail, nil, nil, tx.EndLSN.String(), int64(tx.Xid), act.seq)
 	if err != nil {
 		return fmt.Errorf("record %s in pgduet.conflicts: %w", kind, err)
 	}
@@ -534,34 +562,6 @@ func (a *Applier) policyName() string {
 	return string(policyFail)
 }
 
-// recordStop writes a stopped DDL event to the conflict log on a connection
-// of its own (the apply transaction was rolled back, and the apply session
-// carries the origin), once per event.
-func (a *Applier) recordStop(tx *change.Tx, failure error) {
-	var act ddlAction
-	var kind string
-	var ce *ConflictError
-	var de *DDLError
-	switch {
-	case errors.As(failure, &ce) && strings.HasPrefix(ce.Kind, "ddl_"):
-		act, kind = ddlAction{seq: ce.seq, source: ce.Statement, detail: ce.Detail}, ce.Kind
-	case errors.As(failure, &de):
-		act, kind = ddlAction{seq: de.Seq, source: de.Source, sql: de.Statement, detail: de.err.Error()}, KindDDLFailed
-	default:
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, a.cfg.ConnString)
-	if err == nil {
-		err = a.record(ctx, conn, tx, act, kind, "stopped")
-		conn.Close(ctx)
-	}
-	if err != nil {
-		a.log.Warn("could not record the stopped DDL event in pgduet.conflicts", "err", err, "kind", kind, "lsn", tx.EndLSN)
-	}
-}
-
 // skipKey names a DDL event: its source transaction and position.
 type skipKey struct {
 	lsn change.LSN
@@ -570,6 +570,12 @@ type skipKey struct {
 
 // loadSkips reads the events a DBA asked to skip (pgduet.skip).
 func (a *Applier) loadSkips(ctx context.Context) error {
+	a.skips = map[skipKey]int64{}
+	var installed bool
+	a.roundTrip()
+	if err := a.conn.QueryRow(ctx, "SELECT to_regclass('pgduet.conflicts') IS NOT NULL").Scan(&installed); err != nil || !installed {
+		return err // without pgduet's schema (the package's own tests) there is nothing to skip
+	}
 	a.roundTrip()
 	rows, err := a.conn.Query(ctx, `SELECT id, source_lsn::text, source_seq FROM pgduet.conflicts
 		WHERE pair = $1 AND origin_node = $2 AND resolution = 'skip_requested'`, a.cfg.Pair, a.cfg.Peer)
@@ -577,7 +583,6 @@ func (a *Applier) loadSkips(ctx context.Context) error {
 		return fmt.Errorf("read skip requests from pgduet.conflicts: %w", err)
 	}
 	defer rows.Close()
-	a.skips = map[skipKey]int64{}
 	for rows.Next() {
 		var id int64
 		var lsn string

@@ -126,11 +126,11 @@ func (a *Applier) apply(ctx context.Context, tx *change.Tx) error {
 		if err := a.applySegments(ctx, tx, ddl, plans, stmts, out); err != nil {
 			return err
 		}
-		if out.failure != nil {
-			// After the rollback below: a stopped DDL event is recorded
-			// for the DBA (pgduet.skip) on a connection of its own.
-			defer a.recordStop(tx, out.failure)
-		}
+	}
+	if out.failure != nil {
+		// After the rollback below: a stopped conflict or DDL event is
+		// recorded for the DBA on a connection of its own.
+		defer a.recordStop(tx, out.failure)
 	}
 
 	pc := a.conn.PgConn()
@@ -144,6 +144,13 @@ func (a *Applier) apply(ctx context.Context, tx *change.Tx) error {
 			a.markAllStale() // the catalog read inside the transaction saw its DDL
 		}
 		return out.failure
+	}
+
+	if len(out.missing) > 0 {
+		if err := a.recordMissing(ctx, tx, plans, out.missing); err != nil {
+			a.rollback(ctx)
+			return err
+		}
 	}
 
 	a.roundTrip()
@@ -188,7 +195,7 @@ func (a *Applier) apply(ctx context.Context, tx *change.Tx) error {
 
 	for _, i := range out.missing {
 		ch := &tx.Changes[i]
-		a.log.Warn("delete found no row; skipped (delete_missing)",
+		a.warnConflict(ch.Rel.Table, KindDeleteMissing, "delete found no row; skipped (delete_missing, recorded in pgduet.conflicts)",
 			"table", ch.Rel.Table.String(), "key", plans[i].keyString(), "lsn", tx.EndLSN, "xid", tx.Xid)
 	}
 	a.log.Debug("transaction applied", "lsn", tx.EndLSN, "xid", tx.Xid, "changes", len(tx.Changes), "rows", out.rows.Total())
@@ -421,6 +428,15 @@ func (a *Applier) applySegments(ctx context.Context, tx *change.Tx, ddl *ddlPlan
 	if err := a.pipeline(ctx, tx, 0, 0, true, plans, stmts, out); err != nil {
 		return err
 	}
+	for _, sk := range ddl.dbaSkips {
+		ch := &tx.Changes[sk.idx]
+		a.log.Warn("change skipped as the DBA asked (pgduet.skip)", "id", sk.id, "table", ch.Rel.Table.String(), "op", ch.Op.String(), "lsn", tx.EndLSN)
+		a.roundTrip()
+		if _, err := a.conn.Exec(ctx, `UPDATE pgduet.conflicts SET resolution = 'skipped_by_dba', resolved_at = pg_catalog.clock_timestamp() WHERE id = $1`, sk.id); err != nil {
+			out.failure = fmt.Errorf("mark pgduet.conflicts row %d skipped: %w", sk.id, err)
+			return nil
+		}
+	}
 	fail := func(err error) error {
 		out.failure = err
 		return nil
@@ -485,7 +501,7 @@ func (a *Applier) changeDone(tx *change.Tx, plans []*rowPlan, i int, rows int64,
 	case resolveFail:
 		if out.failure == nil {
 			detail := "no row matches the old key"
-			out.failure = a.conflict(tx, ch, kind, plans[i].keyString(), detail, nil)
+			out.failure = a.conflict(tx, i, kind, plans[i].keyString(), detail, nil)
 		}
 	}
 }
@@ -513,13 +529,14 @@ func (a *Applier) stepError(tx *change.Tx, s *step, pgErr *pgconn.PgError) error
 		// A unique violation aborts the transaction whatever the policy, so it
 		// always fails it: a policy that survives the conflict will use a
 		// statement that does not raise it (see policy).
-		return a.conflict(tx, ch, kind, keyFromDetail(pgErr.Detail), pgErr.Error(), pgErr)
+		return a.conflict(tx, s.idx, kind, keyFromDetail(pgErr.Detail), pgErr.Error(), pgErr)
 	}
 	return fmt.Errorf("%s %s: %w", ch.Op, ch.Rel.Table, pgErr)
 }
 
-func (a *Applier) conflict(tx *change.Tx, ch *change.Change, kind, key, detail string, err error) *ConflictError {
-	return &ConflictError{Kind: kind, Table: ch.Rel.Table, Key: key, Detail: detail, Op: ch.Op, EndLSN: tx.EndLSN, Xid: tx.Xid, err: err}
+func (a *Applier) conflict(tx *change.Tx, idx int, kind, key, detail string, err error) *ConflictError {
+	ch := &tx.Changes[idx]
+	return &ConflictError{Kind: kind, Table: ch.Rel.Table, Key: key, Detail: detail, Op: ch.Op, EndLSN: tx.EndLSN, Xid: tx.Xid, err: err, seq: idx}
 }
 
 // lost handles a failure of the connection itself in the middle of a pipeline:

@@ -1,6 +1,6 @@
 // Command pgduet is the pgduet agent and its operator tools: run one node's agent,
 // validate a config, ask a running agent for its status, compare both databases,
-// remove what pgduet installed, and run a local demo.
+// list the recorded conflicts, remove what pgduet installed, and run a local demo.
 //
 // Exit codes (SPEC §3): 0 success; 1 the check found problems (invalid config,
 // data differs); 2 usage error; 3 runtime failure (cannot connect, agent failed).
@@ -49,12 +49,14 @@ Usage:
   pgduet validate   --config PATH                 check the config offline; exit 0 valid, 1 invalid
   pgduet status     --config PATH --node NAME     ask the running agent for its state (both directions)
   pgduet verify     --config PATH [--table T]     compare the selected tables on both databases; exit 0 equal, 1 differ
+  pgduet conflicts  --config PATH --node NAME     list the conflicts recorded on NAME, newest first (--table, --kind, --since, --limit)
   pgduet uninstall  --config PATH --node NAME     remove every object pgduet created on that node
   pgduet demo                                     two throwaway local clusters, two agents, two-way sync, verify
   pgduet version
 
 --config is a file or a directory of *.hcl files (merged).
---format text|json on validate, status and verify. Logs go to stderr:
+--format text|json on validate, status, verify and conflicts.
+pgduet COMMAND --help describes a command's flags. Logs go to stderr:
 --log-format text|json, --log-level debug|info|warn|error.
 
 Exit codes: 0 success, 1 check found problems, 2 usage error, 3 runtime failure.
@@ -79,6 +81,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdStatus(rest, stdout, stderr)
 	case "verify":
 		return cmdVerify(rest, stdout, stderr)
+	case "conflicts":
+		return cmdConflicts(rest, stdout, stderr)
 	case "uninstall":
 		return cmdUninstall(rest, stdout, stderr)
 	case "demo":
