@@ -21,7 +21,7 @@ const queueRetention = "7 days"
 // prepareDDL tells the local event triggers what this node is (SPEC §6.4):
 // they capture DDL when the pair replicates it and, on the node that is not
 // the DDL source with ddl.reverse = "reject", refuse it. It also prunes old
-// queue rows.
+// queue rows and, per conflicts.retention, old conflict-log rows.
 func prepareDDL(ctx context.Context, conn *pgx.Conn, cfg *policies.Config, node string) error {
 	_, err := conn.Exec(ctx, `INSERT INTO pgduet.pair_settings AS s (pair, node, ddl_source, replicate, reverse)
 		VALUES ($1, $2, $3, $4, $5)
@@ -35,6 +35,11 @@ func prepareDDL(ctx context.Context, conn *pgx.Conn, cfg *policies.Config, node 
 	}
 	if _, err := conn.Exec(ctx, `DELETE FROM pgduet.ddl_queue WHERE captured_at < now() - $1::interval`, queueRetention); err != nil {
 		return fmt.Errorf("prune pgduet.ddl_queue: %w", err)
+	}
+	// conflicts.retention; events still waiting for a DBA are kept.
+	if _, err := conn.Exec(ctx, `DELETE FROM pgduet.conflicts WHERE pair = $1 AND logged_at < now() - $2 * interval '1 second'
+		AND resolution NOT IN ('stopped', 'skip_requested')`, cfg.Pair.Name, cfg.Conflicts.Retention.Seconds()); err != nil {
+		return fmt.Errorf("prune pgduet.conflicts: %w", err)
 	}
 	return nil
 }

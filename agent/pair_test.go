@@ -126,6 +126,12 @@ func newPair(t testing.TB, o pairOpts) *pair {
 		for _, n := range pairNames {
 			p.stop(n)
 		}
+		// Origins are cluster-wide and each holds a replication state slot
+		// (max_replication_slots): free this pair's for the tests after it.
+		for _, n := range pairNames {
+			_, _ = p.conn[n].Exec(context.Background(), `SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin
+				WHERE roname LIKE $1`, `pgduet\_`+p.name+`\_%`)
+		}
 		f.Close()
 		if t.Failed() {
 			p.dumpLog(200)

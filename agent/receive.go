@@ -34,6 +34,9 @@ func (a *Agent) Open(ctx context.Context, h transport.Hello) (change.LSN, transp
 		Peer:       a.peer.Name,
 		Logger:     a.log.With("direction", a.in.name),
 		DDL:        ddlRules(a.cfg, a.peer.Name),
+		Policy: func(t change.TableRef) string {
+			return a.cfg.PolicyOn(a.node.Name, t.Schema, t.Name)
+		},
 	})
 	progress, err := ap.Open(ctx)
 	if err != nil {

@@ -76,8 +76,11 @@ ddl {
   deny      = ["DROP DATABASE", "DROP TABLE", "DROP SCHEMA"]
 }
 
+# Every other conflict stops its direction for a DBA to look at
+# (pgduet conflicts --node west); resolved ones are kept 30 days.
 conflicts {
-  policy = "fail"
+  policy    = "fail"
+  retention = "720h"
 }
 
 schema "sales" {
@@ -97,7 +100,11 @@ table "catalog.prices" {
   operations = ["insert", "update", "delete", "truncate"]
 }
 
-# Audit rows are written once and never updated or deleted here.
+# Audit rows are written once and never updated or deleted here; a row that
+# already exists on the other node is the same event arriving twice: keep it.
 table "sales.audit_log" {
   operations = ["insert"]
+  conflicts {
+    policy = "ignore"
+  }
 }

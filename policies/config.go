@@ -76,7 +76,9 @@ type Retry struct {
 	Other      time.Duration // any other retryable failure
 }
 
-// Conflict policies (SPEC §7). Only PolicyFail is enforced by this version.
+// Conflict policies (SPEC §7). This version enforces PolicyFail,
+// PolicyIgnore and PolicyOverwrite; PolicyLastWriteWins is refused at load
+// ("Not supported yet": it needs tombstones for deletes).
 const (
 	PolicyFail          = "fail"
 	PolicyIgnore        = "ignore"
@@ -84,9 +86,11 @@ const (
 	PolicyLastWriteWins = "last_write_wins"
 )
 
-// Conflicts is the pair-level `conflicts {}` block.
+// Conflicts is the pair-level `conflicts {}` block (effective values, also
+// when there is no conflicts block).
 type Conflicts struct {
-	Policy string
+	Policy    string        // PolicyFail, PolicyIgnore or PolicyOverwrite; default DefaultConflictPolicy
+	Retention time.Duration // how long rows stay in pgduet.conflicts (> 0); default DefaultConflictRetention
 }
 
 // The ddl.reverse values: what happens to DDL run on the node that is not
@@ -150,10 +154,14 @@ type SchemaSel struct {
 // attribute, "schema.table", read like the label; effective: given, else
 // the Target of the schema block of Schema if there is one, else Schema,
 // and Name).
+//
+// Conflicts is the table's effective conflict policy: its own `conflicts {
+// policy = ... }` sub-block's, else the pair's (Config.Conflicts.Policy).
 type TableSel struct {
 	Schema, Name             string
 	TargetSchema, TargetName string
-	Operations               []Op // effective: given, else its schema block's, else the default
+	Operations               []Op   // effective: given, else its schema block's, else the default
+	Conflicts                string // effective policy
 	DeclRange                hcl.Range
 }
 
@@ -205,6 +213,18 @@ func (c *Config) Selected(schema, table string) (ops []Op, ok bool) {
 		}
 	}
 	return nil, false
+}
+
+// policy returns the conflict policy of the table schema.table (catalog
+// names of the DDL source): its table block's effective policy, else the
+// pair's. PolicyOn is the exported form, in either node's names.
+func (c *Config) policy(schema, table string) string {
+	for _, t := range c.Tables {
+		if t.Schema == schema && t.Name == table {
+			return t.Conflicts
+		}
+	}
+	return c.Conflicts.Policy
 }
 
 func (s *SchemaSel) selects(table string) bool {

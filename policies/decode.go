@@ -23,7 +23,8 @@ type decoder struct {
 	agentRanges   map[*Node]hcl.Range
 	addressRanges map[*Node]hcl.Range
 	opsGiven      map[*TableSel]bool
-	targets       map[any]targetAttr // *SchemaSel or *TableSel → its target attribute, when given
+	policyGiven   map[*TableSel]string // a table block's own conflicts.policy, when given and valid
+	targets       map[any]targetAttr   // *SchemaSel or *TableSel → its target attribute, when given
 }
 
 // targetAttr is a `target` attribute of a schema or table block.
@@ -71,6 +72,7 @@ func decode(files []*hcl.File, names []string, diags hcl.Diagnostics) (*Config, 
 		agentRanges:   map[*Node]hcl.Range{},
 		addressRanges: map[*Node]hcl.Range{},
 		opsGiven:      map[*TableSel]bool{},
+		policyGiven:   map[*TableSel]string{},
 		targets:       map[any]targetAttr{},
 	}
 	cfg := d.decodeConfig(hcl.MergeFiles(files), names)
@@ -86,7 +88,7 @@ func (d *decoder) decodeConfig(body hcl.Body, files []string) *Config {
 	d.diags = append(d.diags, diags...)
 	cfg := &Config{
 		Retry:     Retry{Connection: DefaultRetryConnection, Other: DefaultRetryOther},
-		Conflicts: Conflicts{Policy: DefaultConflictPolicy},
+		Conflicts: Conflicts{Policy: DefaultConflictPolicy, Retention: DefaultConflictRetention},
 		DDL:       DefaultDDL(),
 		Files:     files,
 	}
@@ -164,6 +166,14 @@ func (d *decoder) decodeConfig(body hcl.Body, files []string) *Config {
 		}
 		if s := schemas[t.Schema]; s != nil {
 			t.Operations = slices.Clone(s.Operations)
+		}
+	}
+	// A table block without a conflicts policy of its own takes the pair's
+	// (the pair's conflicts block may come after it, or in another file).
+	for _, t := range cfg.Tables {
+		t.Conflicts = cfg.Conflicts.Policy
+		if p, given := d.policyGiven[t]; given {
+			t.Conflicts = p
 		}
 	}
 	// A table block without target maps its schema as its schema block does.
@@ -535,18 +545,45 @@ func (d *decoder) decodeRetryBlock(b *hcl.Block) Retry {
 	return r
 }
 
+// decodeConflictsBlock decodes the pair-level conflicts block.
 func (d *decoder) decodeConflictsBlock(b *hcl.Block) Conflicts {
-	c := Conflicts{Policy: DefaultConflictPolicy}
+	c := Conflicts{Policy: DefaultConflictPolicy, Retention: DefaultConflictRetention}
 	content, diags := b.Body.Content(conflictsSchema)
 	d.diags = append(d.diags, diags...)
 	if p, ok := d.conflictPolicy(content.Attributes); ok {
 		c.Policy = p
 	}
+	if v, attr, ok := d.str(content.Attributes, "retention"); ok {
+		dur, err := parseDuration(v)
+		switch {
+		case err != nil:
+			d.add(errorAt(attr.Expr.Range(), "Invalid duration", "conflicts.retention: %s.", err))
+		case dur <= 0:
+			d.add(errorAt(attr.Expr.Range(), "Invalid duration",
+				"conflicts.retention is %q; how long rows stay in pgduet.conflicts must be greater than zero (the default is %s).", v, DefaultConflictRetention))
+		default:
+			c.Retention = dur
+		}
+	}
 	return c
 }
 
-// conflictPolicy checks conflicts.policy: unknown values are invalid, known
-// ones other than "fail" are not supported yet.
+// decodeTableConflictsBlock decodes the conflicts sub-block of table block
+// t: its policy overrides the pair's for that table; retention is per pair.
+func (d *decoder) decodeTableConflictsBlock(b *hcl.Block, t *TableSel) {
+	content, diags := b.Body.Content(conflictsSchema)
+	d.diags = append(d.diags, diags...)
+	if p, ok := d.conflictPolicy(content.Attributes); ok {
+		d.policyGiven[t] = p
+	}
+	if attr := content.Attributes["retention"]; attr != nil {
+		d.add(errorAt(attr.Range, "Misplaced argument",
+			`retention is set per pair, not per table: it is how long every row stays in pgduet.conflicts. Move it to the top-level conflicts block, for example: conflicts { retention = "720h" }.`))
+	}
+}
+
+// conflictPolicy checks conflicts.policy: unknown values are invalid,
+// last_write_wins is not supported yet.
 func (d *decoder) conflictPolicy(attrs hcl.Attributes) (string, bool) {
 	v, attr, ok := d.str(attrs, "policy")
 	if !ok {
@@ -555,6 +592,10 @@ func (d *decoder) conflictPolicy(attrs hcl.Attributes) (string, bool) {
 	switch {
 	case !contains(conflictPolicies, v):
 		d.add(errorAt(attr.Expr.Range(), "Invalid value", "The conflict policy %q does not exist; it must be %s.", v, enumHelp(conflictPolicies)))
+	case v == PolicyLastWriteWins:
+		d.add(notSupportedBecause(attr.Expr.Range(), fmt.Sprintf("The conflict policy %q", v),
+			"it needs tombstones for deletes (without them, an older update from the peer would bring a deleted row back), which come in a later version",
+			fmt.Sprintf("Choose %s for now.", enumHelp(supportedPolicies))))
 	case !contains(supportedPolicies, v):
 		d.add(notSupported(attr.Expr.Range(), fmt.Sprintf("The conflict policy %q", v)))
 	default:
@@ -798,10 +839,15 @@ func (d *decoder) decodeTableBlock(b *hcl.Block) *TableSel {
 			d.add(notSupported(attr.Range, r.what))
 		}
 	}
+	var conflicts *hcl.Block
 	for _, inner := range content.Blocks {
-		_, diags := inner.Body.Content(conflictsSchema)
-		d.diags = append(d.diags, diags...)
-		d.add(notSupported(inner.DefRange, "The table-level conflicts block"))
+		if conflicts != nil {
+			d.add(errorAt(inner.DefRange, "Duplicate conflicts block",
+				"The %s block already has a conflicts block at %s; merge the two.", blockName(b), pos(conflicts.DefRange)))
+			continue
+		}
+		conflicts = inner
+		d.decodeTableConflictsBlock(inner, t)
 	}
 	if err != nil {
 		return nil

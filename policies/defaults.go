@@ -10,6 +10,8 @@ import "time"
 //	retry.connection            720m                            keep retrying a lost database/peer connection 12 h
 //	retry.other                 10m                             keep retrying other failures 10 min
 //	conflicts.policy            "fail"                          stop the direction, lose nothing
+//	conflicts.retention         720h                            rows stay in pgduet.conflicts 30 days
+//	table conflicts.policy      the pair's conflicts.policy     one policy for the pair unless a table says otherwise
 //	ddl.replicate               true                            the DDL source's schema changes follow
 //	ddl.reverse                 "ignore"                        DDL on the other node: not shipped, logged
 //	ddl.allow                   ["*"]                           every command tag ...
@@ -21,12 +23,13 @@ import "time"
 //	table.target                schema block's target, name     no mapping beyond the schema's
 //	selections                  none                            nothing is synced unless selected
 const (
-	DefaultAdmin           = "127.0.0.1:7421"
-	DefaultRetryConnection = 720 * time.Minute
-	DefaultRetryOther      = 10 * time.Minute
-	DefaultConflictPolicy  = PolicyFail
-	DefaultDDLReplicate    = true
-	DefaultDDLReverse      = DDLReverseIgnore
+	DefaultAdmin             = "127.0.0.1:7421"
+	DefaultRetryConnection   = 720 * time.Minute
+	DefaultRetryOther        = 10 * time.Minute
+	DefaultConflictPolicy    = PolicyFail
+	DefaultConflictRetention = 720 * time.Hour // 30 days
+	DefaultDDLReplicate      = true
+	DefaultDDLReverse        = DDLReverseIgnore
 )
 
 // DefaultDDLAllow returns the command-tag globs of ddl.allow when it is not

@@ -29,8 +29,15 @@ var localKeywords = map[string]bool{
 // and table blocks, of the order of globs and operations, of the case and
 // spacing of ddl command-tag globs, and of defaults being written out or
 // left implicit (a target equal to the name it would default to included).
-// In: the effective ddl settings and name mapping, so two agents with
-// different DDL rules or targets refuse each other.
+// In: the effective ddl settings and name mapping, the conflict policy and
+// retention of the pair and the effective conflict policy of every table
+// block, so two agents with different DDL rules, targets or conflict
+// handling refuse each other.
+//
+// The first line names the canonical form's version ("pgduet-config v3"
+// since conflict retention and per-table policies); it changes whenever a
+// line is added or changed, so agents of versions that render the config
+// differently refuse each other whatever the config says.
 func (c *Config) Digest() string {
 	sum := sha256.Sum256([]byte(c.canonical()))
 	return hex.EncodeToString(sum[:])[:16]
@@ -44,7 +51,7 @@ func (c *Config) canonical() string {
 		fmt.Fprintf(&b, format, args...)
 		b.WriteByte('\n')
 	}
-	line("pgduet-config v2")
+	line("pgduet-config v3")
 	line("pair %s ddl_source=%s", q(c.Pair.Name), q(c.Pair.DDLSource))
 
 	nodes := slices.Clone(c.Nodes)
@@ -59,7 +66,7 @@ func (c *Config) canonical() string {
 		line("  agent listen=%s address=%s admin=%s transport=%s", q(n.Agent.Listen), q(n.Agent.Address), q(n.Agent.Admin), transport)
 	}
 	line("retry connection=%d other=%d", int64(c.Retry.Connection), int64(c.Retry.Other))
-	line("conflicts policy=%s", q(c.Conflicts.Policy))
+	line("conflicts policy=%s retention=%d", q(c.Conflicts.Policy), int64(c.Conflicts.Retention))
 	line("ddl replicate=%t reverse=%s allow=%s deny=%s", c.DDL.Replicate, q(c.DDL.Reverse), canonicalSet(c.DDL.Allow), canonicalSet(c.DDL.Deny))
 
 	schemas := slices.Clone(c.Schemas)
@@ -75,7 +82,7 @@ func (c *Config) canonical() string {
 		return tables[i].Name < tables[j].Name
 	})
 	for _, t := range tables {
-		line("table %s %s target=%s %s operations=%s", q(t.Schema), q(t.Name), q(t.TargetSchema), q(t.TargetName), canonicalOps(t.Operations))
+		line("table %s %s target=%s %s operations=%s conflicts=%s", q(t.Schema), q(t.Name), q(t.TargetSchema), q(t.TargetName), canonicalOps(t.Operations), q(t.Conflicts))
 	}
 	return b.String()
 }

@@ -58,6 +58,7 @@ schema "public" {
 }
 table "sales.orders" {
   operations = ["insert", "update"]
+  conflicts { policy = "overwrite" }
 }
 table "sales.items" {}
 `,
@@ -79,6 +80,9 @@ table "sales.items" {}
 			c.selection = `
 table "sales.items" {}
 table "sales.orders" {
+  conflicts {
+    policy = "overwrite"
+  }
   operations = ["update", "insert"]
 }
 schema "public" {
@@ -94,9 +98,17 @@ retry {
   other      = "600s"
 }
 conflicts {
-  policy = "fail"
+  policy    = "fail"
+  retention = "720h"
 }
 `
+		},
+		"retention in days": func(c *digestConfig) { c.retry = `conflicts { retention = "30d" }` },
+		"table policy equal to the pair's written out": func(c *digestConfig) {
+			c.selection = strings.Replace(c.selection, `table "sales.items" {}`, "table \"sales.items\" {\n  conflicts { policy = \"fail\" }\n}", 1)
+		},
+		"empty table conflicts block": func(c *digestConfig) {
+			c.selection = strings.Replace(c.selection, `table "sales.items" {}`, "table \"sales.items\" {\n  conflicts {}\n}", 1)
 		},
 	}
 	different := map[string]func(c *digestConfig){
@@ -109,6 +121,17 @@ conflicts {
 		"peer address":    func(c *digestConfig) { c.westAddress = "west2:7420" },
 		"sslmode in url":  func(c *digestConfig) { c.eastURL = strings.Replace(c.eastURL, "require", "verify-full", 1) },
 		"database host":   func(c *digestConfig) { c.eastURL = strings.Replace(c.eastURL, "@east:", "@east2:", 1) },
+		"pair policy":     func(c *digestConfig) { c.retry = `conflicts { policy = "ignore" }` },
+		"retention":       func(c *digestConfig) { c.retry = `conflicts { retention = "721h" }` },
+		"table policy": func(c *digestConfig) {
+			c.selection = strings.Replace(c.selection, `policy = "overwrite"`, `policy = "ignore"`, 1)
+		},
+		"table policy removed": func(c *digestConfig) {
+			c.selection = strings.Replace(c.selection, `  conflicts { policy = "overwrite" }`+"\n", "", 1)
+		},
+		"table policy added": func(c *digestConfig) {
+			c.selection = strings.Replace(c.selection, `table "sales.items" {}`, "table \"sales.items\" {\n  conflicts { policy = \"ignore\" }\n}", 1)
+		},
 	}
 	for name, change := range same {
 		c := base
@@ -120,6 +143,9 @@ conflicts {
 	for name, change := range different {
 		c := base
 		change(&c)
+		if c == base {
+			t.Fatalf("%s: the change did not apply", name)
+		}
 		if got := mustParse(t, name+".hcl", c.src()).Digest(); got == baseDigest {
 			t.Errorf("%s: digest did not change", name)
 		}

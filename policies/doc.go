@@ -5,8 +5,8 @@
 // pair. This package turns it into a [Config] that the rest of pgduet treats
 // as settled fact. It sits before the data path: capture, transport and apply
 // only ever ask a loaded Config questions ([Config.Selected],
-// [Config.SelectedOn], [Config.MapTable], [Config.PublicationSchemas],
-// [Config.Node], [Config.Digest], ...).
+// [Config.SelectedOn], [Config.PolicyOn], [Config.MapTable],
+// [Config.PublicationSchemas], [Config.Node], [Config.Digest], ...).
 //
 // Invariant owned here: validate once, at load. [Load] and [Parse] either
 // return a Config whose every value has been checked (names, addresses,
@@ -27,11 +27,18 @@
 // ddl block's effective values are in [Config.DDL]; matching command tags
 // against its globs is ddlparse's job.
 //
+// Conflicts (SPEC §7): the pair-level conflicts block sets the policy
+// ("fail", "ignore" or "overwrite") and how long rows stay in
+// pgduet.conflicts ([Config.Conflicts]); a table block's conflicts
+// sub-block overrides the policy for its table ([TableSel.Conflicts] is the
+// effective one). [Config.PolicyOn] answers per table in either node's
+// names.
+//
 // Settings that belong to the policy language but that this version of
 // pgduet does not enforce yet (sync, throttle, alert, names, table
-// columns/where/conflicts, conflict policies other than "fail") are
-// declared in the schemas and refused with a "Not supported yet" error: a
-// setting is never silently ignored.
+// columns/where, the conflict policy "last_write_wins") are declared in
+// the schemas and refused with a "Not supported yet" error: a setting is
+// never silently ignored.
 //
 // Evaluation is pure: no database, no network. The only I/O is reading the
 // config files and the files named by file("path"); env("NAME") reads the

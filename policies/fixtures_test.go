@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -78,6 +79,10 @@ func TestDigestSplitEqualsSingle(t *testing.T) {
 		split.MapSchema("east", "billing") != "billing_eu" {
 		t.Errorf("split config: ddl %+v, billing maps to %q", split.DDL, split.MapSchema("east", "billing"))
 	}
+	if split.Conflicts.Retention != 7*24*time.Hour || split.PolicyOn("west", "public", "events") != PolicyOverwrite ||
+		split.PolicyOn("west", "inventory", "items") != PolicyFail {
+		t.Errorf("split config: conflicts %+v, tables %+v %+v", split.Conflicts, *split.Tables[0], *split.Tables[1])
+	}
 	if len(split.Digest()) != 16 {
 		t.Fatalf("digest %q: want 16 hex characters", split.Digest())
 	}
@@ -102,8 +107,12 @@ func TestLocalhostFixtureValues(t *testing.T) {
 	if east.Database.SSLMode != "disable" || east.DeclRange.Start.Line != 8 {
 		t.Errorf("east = %+v", east)
 	}
-	if cfg.Retry != (Retry{Connection: DefaultRetryConnection, Other: DefaultRetryOther}) || cfg.Conflicts.Policy != "fail" {
+	if cfg.Retry != (Retry{Connection: DefaultRetryConnection, Other: DefaultRetryOther}) ||
+		cfg.Conflicts != (Conflicts{Policy: PolicyFail, Retention: DefaultConflictRetention}) {
 		t.Errorf("retry %+v conflicts %+v", cfg.Retry, cfg.Conflicts)
+	}
+	if cfg.Tables[0].Conflicts != PolicyIgnore || cfg.Tables[1].Conflicts != PolicyFail {
+		t.Errorf("table policies %q, %q; want ignore (given), fail (the pair's)", cfg.Tables[0].Conflicts, cfg.Tables[1].Conflicts)
 	}
 	if got := cfg.Tables[1]; got.Schema != "Sales" || got.Name != "Orders" {
 		t.Errorf("mixed-case table = %s.%s", got.Schema, got.Name)
@@ -230,6 +239,10 @@ func TestErrorDetails(t *testing.T) {
 		{"duplicate_retry.hcl", `the first one is at testdata/error/duplicate_retry.hcl:`},
 		{"sync_block.hcl", `The sync block belongs to the pgduet policy language, but this version of pgduet does not enforce it. Remove it`},
 		{"conflicts_policy_not_supported.hcl", `The conflict policy "last_write_wins" belongs to the pgduet policy language`},
+		{"conflicts_policy_not_supported.hcl", `it needs tombstones for deletes`},
+		{"table_conflicts_retention.hcl", `retention is set per pair, not per table`},
+		{"duplicate_table_conflicts.hcl", `The table "public.orders" block already has a conflicts block at testdata/error/duplicate_table_conflicts.hcl:32:3`},
+		{"bad_retention.hcl", `conflicts.retention: "30 days" is not a duration`},
 		{"conflicts_policy_unknown.hcl", `"fail", "ignore", "overwrite" or "last_write_wins"`},
 		{"no_transport.hcl", `either a tls block with ca_file, cert_file and key_file`},
 		{"ddl_source_not_a_node.hcl", `the nodes "east" and "west"`},

@@ -26,6 +26,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte(baseNodes + `table "\"A\".\"B\"" { operations = ["truncate"] }`))
 	f.Add([]byte(baseNodes + mappingSel + `ddl { reverse = "reject" }`))
+	f.Add([]byte(baseNodes + conflictsSel))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		cfg, diags := Parse("testdata/fuzz.hcl", src)
 		_ = FormatDiagnostics(diags)
@@ -91,6 +92,22 @@ func FuzzParse(f *testing.F) {
 		_ = cfg.PublicationTablesOn(other)
 		_ = cfg.SchemaTargets()
 		_ = cfg.TableTargets()
+		// Conflict policies: only enforced ones, a table block's under its
+		// names on both nodes.
+		if !slices.Contains(supportedPolicies, cfg.Conflicts.Policy) || cfg.Conflicts.Retention <= 0 {
+			t.Fatalf("conflicts %+v", cfg.Conflicts)
+		}
+		for _, tb := range cfg.Tables {
+			if !slices.Contains(supportedPolicies, tb.Conflicts) {
+				t.Fatalf("table %s.%s has policy %q", tb.Schema, tb.Name, tb.Conflicts)
+			}
+			if p := cfg.PolicyOn(source, tb.Schema, tb.Name); p != tb.Conflicts {
+				t.Fatalf("PolicyOn(%s, %s.%s) = %q, want %q", source, tb.Schema, tb.Name, p, tb.Conflicts)
+			}
+			if p := cfg.PolicyOn(other, tb.TargetSchema, tb.TargetName); p != tb.Conflicts {
+				t.Fatalf("PolicyOn(%s, %s.%s) = %q, want %q", other, tb.TargetSchema, tb.TargetName, p, tb.Conflicts)
+			}
+		}
 		if !slices.Contains(ddlReverseModes, cfg.DDL.Reverse) {
 			t.Fatalf("ddl.reverse %q", cfg.DDL.Reverse)
 		}

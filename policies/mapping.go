@@ -232,6 +232,29 @@ func (c *Config) SelectedOn(node, schema, table string) (ops []Op, ok bool) {
 	return nil, false
 }
 
+// PolicyOn returns the conflict policy (SPEC §7) of table schema.table in
+// the names of node `node`: the effective policy of the table block that
+// selects it (its conflicts sub-block's, else the pair's), else the pair's
+// policy (Config.Conflicts.Policy). For the other node, schema.table is
+// mapped back to the DDL source's names exactly as SelectedOn does, so a
+// table block's policy applies under its target name there, and a table
+// that is not the image of a selected table (or an unknown node) gets the
+// pair's policy. The answer is always PolicyFail, PolicyIgnore or
+// PolicyOverwrite. Callers on the hot path should cache it per relation.
+func (c *Config) PolicyOn(node, schema, table string) string {
+	switch c.role(node) {
+	case roleSource:
+		return c.policy(schema, table)
+	case roleOther:
+		s, t := c.MapTable(node, schema, table)
+		if fs, ft := c.MapTable(c.Pair.DDLSource, s, t); fs != schema || ft != table {
+			return c.Conflicts.Policy
+		}
+		return c.policy(s, t)
+	}
+	return c.Conflicts.Policy
+}
+
 // SchemaSelectedOn reports whether schema (in the names of node `node`) has
 // a schema block or holds the table of a table block.
 func (c *Config) SchemaSelectedOn(node, schema string) bool {

@@ -73,8 +73,11 @@ var ddlSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "replicate"}, {Name: "reverse"}, {Name: "allow"}, {Name: "deny"},
 }}
 
+// conflictsSchema is the pair-level conflicts block and a table block's
+// conflicts sub-block; retention is an error in the latter (it is per pair).
 var conflictsSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "policy"},
+	{Name: "retention"},
 }}
 
 // refused; labels "initial" and "incremental"
@@ -111,7 +114,7 @@ var tableSelSchema = &hcl.BodySchema{
 		{Name: "where"},   // refused
 	},
 	Blocks: []hcl.BlockHeaderSchema{
-		{Type: "conflicts"}, // refused
+		{Type: "conflicts"}, // at most one
 	},
 }
 
@@ -124,10 +127,10 @@ var refusedBlocks = map[string]*hcl.BodySchema{
 }
 
 // conflictPolicies are the valid conflicts.policy values; supportedPolicies
-// the ones this version enforces.
+// the ones this version enforces (last_write_wins is refused).
 var (
 	conflictPolicies  = []string{PolicyFail, PolicyIgnore, PolicyOverwrite, PolicyLastWriteWins}
-	supportedPolicies = []string{PolicyFail}
+	supportedPolicies = []string{PolicyFail, PolicyIgnore, PolicyOverwrite}
 )
 
 // ddlReverseModes are the valid ddl.reverse values.

@@ -24,6 +24,9 @@ type Config struct {
 	Peer       string       // the node whose changes are applied; the origin is named after it
 	Logger     *slog.Logger // nil: discard; the applier adds "origin", the caller's logger should carry node, peer and direction
 	DDL        *DDLRules    // what to do with DDL from the peer; nil: the peer sends none
+	// Policy returns the conflict policy of a local table (SPEC §7): "fail",
+	// "ignore" or "overwrite". nil: fail everywhere.
+	Policy func(t change.TableRef) string
 }
 
 // OriginName is the replication origin that records, on the receiving node, how
@@ -76,6 +79,7 @@ type Applier struct {
 	skips     map[skipKey]int64     // DDL events a DBA asked to skip (pgduet.skip), read at Open
 	roles     map[string]bool       // roles known to exist here (DDL replays as its source role)
 	warned    map[string]*warnState // rate limit of conflict warnings, per table and kind
+	savepoint bool                  // the open transaction has SAVEPOINT pgduet_pass
 
 	statsMu  sync.Mutex
 	progress change.LSN

@@ -2,6 +2,7 @@ package apply
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -25,6 +26,10 @@ type targetTable struct {
 	replIdent   byte // relreplident: d, f, i, n
 	cols        []column
 	key         []int // the columns identifying a row locally: the replica identity index, else the primary key; nil without either
+	// uniques are the columns of every immediate, non-partial unique index
+	// without expressions (the primary key among them): the keys an INSERT
+	// or UPDATE can collide on (insert_exists, update_exists).
+	uniques [][]int
 	// DEFERRABLE unique, primary-key and exclusion constraints. PostgreSQL checks
 	// them with an internal trigger that does not fire under
 	// session_replication_role = replica (PG's own apply worker has the same
@@ -34,7 +39,8 @@ type targetTable struct {
 
 func (t *targetTable) same(o *targetTable) bool {
 	return t.oid == o.oid && t.partitioned == o.partitioned && t.replIdent == o.replIdent &&
-		slices.Equal(t.cols, o.cols) && slices.Equal(t.key, o.key) && slices.Equal(t.deferrable, o.deferrable)
+		slices.Equal(t.cols, o.cols) && slices.Equal(t.key, o.key) && slices.Equal(t.deferrable, o.deferrable) &&
+		slices.EqualFunc(t.uniques, o.uniques, slices.Equal)
 }
 
 func (t *targetTable) colIndex(name string) int {
@@ -55,6 +61,7 @@ type binding struct {
 // table is everything the applier keeps about one target table.
 type table struct {
 	ref    change.TableRef
+	pol    policy // its conflict policy
 	name   string // quoted, schema-qualified: "s"."t"
 	from   string // the table as UPDATE/DELETE/SELECT name it: ONLY "s"."t" (the exact relation, as pgoutput names it; not its inheritance children), or "s"."t" when partitioned
 	target *targetTable
@@ -113,7 +120,15 @@ SELECT w.ord, c.oid, c.relkind::text, c.relreplident::text,
                    JOIN pg_catalog.pg_attribute att ON att.attrelid = i.indrelid AND att.attnum = k.attnum
                   WHERE i.indrelid = c.oid AND i.indisreplident), '{}'),
        coalesce((SELECT array_agg(conname::text ORDER BY conname) FROM pg_catalog.pg_constraint
-                  WHERE conrelid = c.oid AND condeferrable AND contype IN ('p', 'u', 'x')), '{}')
+                  WHERE conrelid = c.oid AND condeferrable AND contype IN ('p', 'u', 'x')), '{}'),
+       coalesce((SELECT pg_catalog.json_agg(u.cols ORDER BY u.ord)::text FROM (
+                   SELECT i.indexrelid AS ord, array_agg(att.attname::text ORDER BY k.ord) AS cols
+                     FROM pg_catalog.pg_index i
+                     CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+                     JOIN pg_catalog.pg_attribute att ON att.attrelid = i.indrelid AND att.attnum = k.attnum
+                    WHERE i.indrelid = c.oid AND i.indisunique AND i.indimmediate AND i.indpred IS NULL
+                      AND NOT (0 = ANY (i.indkey::int2[]))
+                    GROUP BY i.indexrelid) u), '[]')
   FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) WITH ORDINALITY AS w(nsp, rel, ord)
   LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = w.nsp
   LEFT JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = w.rel
@@ -146,8 +161,9 @@ func (a *Applier) readCatalog(ctx context.Context, refs []change.TableRef) ([]*t
 			kind, ident                         *string
 			names, types, idents, gens, pk, ris []string
 			deferrable                          []string
+			uniques                             string
 		)
-		if err := rows.Scan(&ord, &oid, &kind, &ident, &names, &types, &idents, &gens, &pk, &ris, &deferrable); err != nil {
+		if err := rows.Scan(&ord, &oid, &kind, &ident, &names, &types, &idents, &gens, &pk, &ris, &deferrable, &uniques); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read the catalog: %w", err)
 		}
@@ -175,6 +191,18 @@ func (a *Applier) readCatalog(ctx context.Context, refs []change.TableRef) ([]*t
 		}
 		for _, n := range keyNames {
 			t.key = append(t.key, t.colIndex(n))
+		}
+		var ucols [][]string
+		if err := json.Unmarshal([]byte(uniques), &ucols); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read the catalog: unique keys of %s: %w", ref, err)
+		}
+		for _, u := range ucols {
+			var key []int
+			for _, n := range u {
+				key = append(key, t.colIndex(n))
+			}
+			t.uniques = append(t.uniques, key)
 		}
 		out = append(out, t)
 	}
@@ -243,7 +271,10 @@ func (a *Applier) setTarget(ref change.TableRef, tt *targetTable) {
 	t := a.tables[ref]
 	if t == nil {
 		name := pgx.Identifier{ref.Schema, ref.Name}.Sanitize()
-		t = &table{ref: ref, name: name, stmts: map[string]*stmt{}}
+		t = &table{ref: ref, name: name, stmts: map[string]*stmt{}, pol: policyFail}
+		if a.cfg.Policy != nil {
+			t.pol = policy(a.cfg.Policy(ref))
+		}
 		a.tables[ref] = t
 	}
 	if t.target == nil || !t.target.same(tt) {

@@ -50,32 +50,26 @@ func (e *ConflictError) Error() string {
 // Unwrap returns the server's error behind the conflict, if any.
 func (e *ConflictError) Unwrap() error { return e.err }
 
-// policy is a table's conflict policy (SPEC §7: fail | ignore | overwrite |
-// last_write_wins). This milestone implements fail only; the others plug in here.
-//
-// How they will grow, without changing how a transaction is applied (one
-// pipeline, every result read before COMMIT):
-//   - A policy that resolves a conflict by writing something else will choose a
-//     different statement for the table when the statement is built (the policy
-//     then becomes part of the statement's cache key): ignore → INSERT ... ON CONFLICT DO
-//     NOTHING, overwrite → ON CONFLICT DO UPDATE, last_write_wins → DO UPDATE ...
-//     WHERE coalesce(pg_xact_commit_timestamp(t.xmin), '-infinity') < $ts,
-//     update_missing → a data-modifying CTE that inserts when the UPDATE found
-//     nothing. The statement then reports the outcome in its row count instead of
-//     aborting the transaction with 23505.
-//   - detect reads that outcome into a conflict kind, and resolve decides, per
-//     kind and policy, whether the transaction goes on (skip, counted and logged)
-//     or fails.
+// policy is a table's conflict policy (SPEC §7). fail, ignore and overwrite
+// exist; a policy that resolves a conflict by writing something else does it
+// at the change's position (resolve.go), and a statement whose collision is an
+// outcome rather than an error (INSERT ... ON CONFLICT DO NOTHING) keeps the
+// conflict-free path one pipeline.
 type policy string
 
-const policyFail policy = "fail"
+const (
+	policyFail      policy = "fail"
+	policyIgnore    policy = "ignore"
+	policyOverwrite policy = "overwrite"
+)
 
 // resolution is what a detected conflict does to its transaction.
 type resolution uint8
 
 const (
-	resolveFail resolution = iota // roll back, return a ConflictError
-	resolveSkip                   // log, count, go on; the transaction still commits
+	resolveFail  resolution = iota // roll back, return a ConflictError
+	resolveSkip                    // log, count, go on; the transaction still commits
+	resolveWrite                   // write something else in its place (overwrite), at its position
 )
 
 // resolve decides what a conflict of kind does under policy p.
@@ -84,10 +78,12 @@ func resolve(p policy, kind string) resolution {
 		return resolveSkip // SPEC §7: skipped (and logged) under every policy
 	}
 	switch p {
-	case policyFail:
-		return resolveFail
+	case policyIgnore:
+		return resolveSkip
+	case policyOverwrite:
+		return resolveWrite
 	}
-	return resolveFail // no other policy exists yet; failing is the safe default
+	return resolveFail // fail, and any policy this version does not know
 }
 
 // detect maps one applied statement's outcome to a conflict kind ("" for none).
@@ -107,6 +103,8 @@ func detect(op change.Op, rows int64, err error) string {
 	}
 	if rows == 0 {
 		switch op {
+		case change.Insert: // INSERT ... ON CONFLICT DO NOTHING
+			return KindInsertExists
 		case change.Update:
 			return KindUpdateMissing
 		case change.Delete:

@@ -62,24 +62,6 @@ func remoteRow(ch *change.Change) []byte {
 	return rowJSON(ch.Rel, ch.Old)
 }
 
-// recordMissing writes the transaction's delete_missing events into
-// pgduet.conflicts, inside the transaction (one round trip for all).
-func (a *Applier) recordMissing(ctx context.Context, tx *change.Tx, plans []*rowPlan, missing []int) error {
-	b := &pgx.Batch{}
-	for _, i := range missing {
-		ch := &tx.Changes[i]
-		b.Queue(insertConflictSQL, a.cfg.Pair, a.cfg.Peer, KindDeleteMissing, a.policyName(), ResolutionSkipped,
-			ch.Rel.Table.String(), nil, "no row matches the old key "+plans[i].keyString(), nil, jsonArg(remoteRow(ch)),
-			tx.EndLSN.String(), int64(tx.Xid), i)
-	}
-	a.roundTrip()
-	if err := a.conn.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("record delete_missing in pgduet.conflicts: %w", err)
-	}
-	a.count(KindDeleteMissing, ResolutionSkipped, len(missing))
-	return nil
-}
-
 // insertConflictSQL writes one event, unless the same event (source position,
 // kind, resolution) is there already: a stopped transaction is retried.
 const insertConflictSQL = `INSERT INTO pgduet.conflicts (pair, origin_node, kind, policy, resolution, table_name, statement, detail,

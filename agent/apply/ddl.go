@@ -448,13 +448,30 @@ func (a *Applier) runDDL(ctx context.Context, tx *change.Tx, act ddlAction) erro
 		if err := a.checkRole(ctx, tx, act); err != nil {
 			return err
 		}
+		sql := replaySQL(act)
+		if !rules.Stop {
+			// A policy other than fail skips a failing statement: it runs in a
+			// savepoint so the transaction survives it.
+			sql = "SAVEPOINT pgduet_ddl;\n" + sql + ";\nRELEASE SAVEPOINT pgduet_ddl"
+		}
 		a.roundTrip()
-		_, err := a.conn.PgConn().Exec(ctx, replaySQL(act)).ReadAll()
+		_, err := a.conn.PgConn().Exec(ctx, sql).ReadAll()
 		if err != nil {
 			var pgErr *pgconn.PgError
 			if !errors.As(err, &pgErr) {
 				a.breakConn()
 				return fmt.Errorf("replay DDL: %w (%w)", err, errConnLost)
+			}
+			if !rules.Stop {
+				a.roundTrip()
+				if _, rerr := a.conn.PgConn().Exec(ctx, "ROLLBACK TO SAVEPOINT pgduet_ddl").ReadAll(); rerr != nil {
+					return fmt.Errorf("roll back the failed DDL: %w", rerr)
+				}
+				a.markAllStale()
+				act.detail = err.Error()
+				a.countSkip(KindDDLFailed)
+				a.log.Warn("DDL failed and was skipped (policy "+rules.Policy+")", "statement", act.sql, "err", err, "lsn", tx.EndLSN)
+				return a.record(ctx, a.conn, tx, act, KindDDLFailed, ResolutionSkipped)
 			}
 			return &DDLError{Statement: act.sql, Source: act.source, EndLSN: tx.EndLSN, Seq: act.seq, Node: a.cfg.Node, err: err}
 		}

@@ -1,6 +1,8 @@
 package apply
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -58,5 +60,58 @@ func TestUnfaithful(t *testing.T) {
 	rewrite[0].command = 1
 	if why := unfaithful(rows, alter, rewrite, 1); why != "" {
 		t.Errorf("a rewrite of another command: %q", why)
+	}
+}
+
+// queueInsert is the insert a DDL source's event trigger makes for one
+// object a command touched.
+func queueInsert(q *change.Relation, query, event, tag, typ, schema, identity string, command int) change.Change {
+	return ins(q, vs("1", event, tag, typ, schema, identity, fmt.Sprint(command), query, "public", "postgres", "4242", "777", "2026-11-23 10:00:00+00")...)
+}
+
+var queueRel = rel("pgduet.ddl_queue", change.IdentityDefault, "id*", "event", "tag", "object_type", "schema_name", "identity",
+	"command", "query", "search_path", "role_name", "backend_pid", "txid", "stmt_time")
+
+// A replayed statement that fails: under fail the transaction stops with a
+// *DDLError (retried by the supervisor); under another policy it is skipped
+// in a savepoint, recorded, and the rest of the transaction applies.
+func TestDDLFailedByPolicy(t *testing.T) {
+	for _, stop := range []bool{true, false} {
+		t.Run(fmt.Sprintf("stop=%v", stop), func(t *testing.T) {
+			e := newEnv(t)
+			e.cfg.DDL = &DDLRules{Allowed: func(string) (bool, string) { return true, "allow *" },
+				Selected: func(string, string, bool) bool { return true }, Stop: stop, Policy: "ignore"}
+			if stop {
+				e.cfg.DDL.Policy = "fail"
+			}
+			e.exec(`CREATE TABLE public.dup (x int); CREATE TABLE public.other (id int PRIMARY KEY)`)
+			a := e.open()
+			other := rel("public.other", change.IdentityDefault, "id*")
+			q := `CREATE TABLE public.dup (id int PRIMARY KEY)`
+			tx := e.tx(queueInsert(queueRel, q, "ddl_command_end", "CREATE TABLE", "table", "public", "public.dup", 1),
+				ins(other, v("7")))
+			err := a.Apply(t.Context(), tx)
+			if stop {
+				var de *DDLError
+				if !errors.As(err, &de) || !strings.Contains(err.Error(), "already exists") || !strings.Contains(err.Error(), "pgduet.skip") {
+					t.Fatalf("Apply: %v, want a *DDLError saying how to resume", err)
+				}
+				if e.count("public.other") != 0 {
+					t.Fatal("the rest of a stopped transaction was applied")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Apply: %v", err)
+			}
+			if e.count("public.other") != 1 {
+				t.Fatal("the row after the skipped DDL was not applied")
+			}
+			got := e.rows(`SELECT kind || '|' || resolution FROM pgduet.conflicts`)
+			wantRows(t, got, "ddl_failed|skipped")
+			if st := a.Stats(); st.DDLSkipped[KindDDLFailed] != 1 {
+				t.Fatalf("stats: %+v", st)
+			}
+		})
 	}
 }

@@ -69,13 +69,22 @@
 // reading the row first: a unique violation (23505) on INSERT is insert_exists
 // and on UPDATE update_exists, an UPDATE that matched no row is update_missing,
 // a DELETE that matched none is delete_missing. detect names the kind and
-// resolve decides, per kind and table policy, whether the transaction fails or
-// goes on. delete_missing is skipped under every policy (logged, counted, the
-// transaction commits). This milestone implements the fail policy: the local
-// transaction is rolled back, the progress does not move, and Apply returns a
-// *ConflictError naming the kind, table and key. The other policies (ignore,
-// overwrite, last_write_wins) will choose different statements per table, so a
-// transaction stays one pipeline (see policy in conflict.go).
+// resolve decides, per kind and table policy (Config.Policy), what happens:
+//
+//   - fail: the local transaction is rolled back, the progress does not move,
+//     and Apply returns a *ConflictError naming the kind, table and key; the
+//     event is recorded in pgduet.conflicts (both rows) on a connection of its
+//     own. pgduet.skip(id) and a new Open leave exactly that change out.
+//   - ignore: the change has no effect (INSERT ... ON CONFLICT DO NOTHING
+//     reports a collision as 0 rows), the transaction goes on.
+//   - overwrite: the change is resolved at its position by statements of its
+//     own (delete the colliding rows, then insert or update); see resolve.go
+//     for how a pass is rolled back to its savepoint and replayed up to the
+//     conflict, which costs round trips only when a conflict happens.
+//   - delete_missing is skipped under every policy.
+//
+// Conflicts the transaction survives are written to pgduet.conflicts inside
+// it, so they are recorded exactly once.
 //
 // # DDL from the peer (SPEC §6.4)
 //

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pgduet/pgduet/agent/change"
 	"github.com/pgduet/pgduet/agent/pgtest"
+	pgsql "github.com/pgduet/pgduet/sql"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -42,6 +43,10 @@ func newEnv(t *testing.T) *env {
 	db := c.NewDB(t)
 	conn := c.Connect(t, db)
 	if _, err := conn.Exec(t.Context(), "SET TimeZone = 'UTC'; SET extra_float_digits = 3; SET DateStyle = 'ISO'"); err != nil {
+		t.Fatal(err)
+	}
+	// pgduet's schema, as the agent installs it: the conflict log lives there.
+	if _, err := pgsql.Install(t.Context(), conn); err != nil {
 		t.Fatal(err)
 	}
 	logs := &logBuffer{t: t}

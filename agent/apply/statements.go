@@ -92,6 +92,11 @@ func (a *Applier) plan(ch *change.Change) (*rowPlan, error) {
 			p.key = strconv.AppendInt(append(p.key, ','), int64(j), 10)
 			p.params = append(p.params, param(v))
 		}
+		if t.policy() != policyFail {
+			// A collision is an outcome (0 rows), not an error that aborts
+			// the transaction: the policy decides what happens next.
+			p.key = append(p.key, " n"...)
+		}
 		return p, nil
 
 	case change.Update:
@@ -255,7 +260,7 @@ func (a *Applier) statement(op change.Op, p *rowPlan) *stmt {
 // target columns, then k (key) or f (full old row) and the matched columns).
 func buildSQL(t *table, op change.Op, key string) string {
 	var write, match []int
-	full := false
+	full, nothing := false, false
 	for _, part := range strings.Fields(key)[1:] {
 		cols := parseCols(part[1:])
 		switch part[0] {
@@ -265,6 +270,8 @@ func buildSQL(t *table, op change.Op, key string) string {
 			match = cols
 		case 'f':
 			match, full = cols, true
+		case 'n':
+			nothing = true
 		}
 	}
 	ident := func(j int) string { return pgx.Identifier{t.target.cols[j].name}.Sanitize() }
@@ -274,27 +281,7 @@ func buildSQL(t *table, op change.Op, key string) string {
 
 	switch op {
 	case change.Insert:
-		if len(write) == 0 {
-			return "INSERT INTO " + t.name + " DEFAULT VALUES"
-		}
-		b.WriteString("INSERT INTO " + t.name + " (")
-		for k, j := range write {
-			if k > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(ident(j))
-		}
-		// OVERRIDING SYSTEM VALUE: GENERATED ALWAYS identity columns keep the
-		// source's values (it is accepted, and ignored, on tables without one).
-		b.WriteString(") OVERRIDING SYSTEM VALUE VALUES (")
-		for k := range write {
-			if k > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(next())
-		}
-		b.WriteString(")")
-		return b.String()
+		return insertSQL(t, write, nothing, next)
 
 	case change.Update:
 		if len(write) == 0 {
@@ -323,6 +310,37 @@ func buildSQL(t *table, op change.Op, key string) string {
 		return "DELETE FROM " + t.from + whereClause(t, match, full, next)
 	}
 	panic("apply: buildSQL for " + op.String())
+}
+
+// insertSQL writes an INSERT of the target columns write; nothing adds ON
+// CONFLICT DO NOTHING (any unique key), so a collision is a row count of 0.
+func insertSQL(t *table, write []int, nothing bool, next func() string) string {
+	var b strings.Builder
+	if len(write) == 0 {
+		b.WriteString("INSERT INTO " + t.name + " DEFAULT VALUES")
+	} else {
+		b.WriteString("INSERT INTO " + t.name + " (")
+		for k, j := range write {
+			if k > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(pgx.Identifier{t.target.cols[j].name}.Sanitize())
+		}
+		// OVERRIDING SYSTEM VALUE: GENERATED ALWAYS identity columns keep the
+		// source's values (it is accepted, and ignored, on tables without one).
+		b.WriteString(") OVERRIDING SYSTEM VALUE VALUES (")
+		for k := range write {
+			if k > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(next())
+		}
+		b.WriteString(")")
+	}
+	if nothing {
+		b.WriteString(" ON CONFLICT DO NOTHING")
+	}
+	return b.String()
 }
 
 func parseCols(s string) []int {

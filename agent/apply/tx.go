@@ -119,7 +119,7 @@ func (a *Applier) apply(ctx context.Context, tx *change.Tx) error {
 		if err := a.prepareSegment(ctx, tx, 0, len(tx.Changes), plans, stmts); err != nil {
 			return err
 		}
-		if err := a.pipeline(ctx, tx, 0, len(tx.Changes), true, plans, stmts, out); err != nil {
+		if err := a.runSegment(ctx, tx, 0, len(tx.Changes), true, plans, stmts, out); err != nil {
 			return err // the connection is gone: the server rolls back
 		}
 	} else {
@@ -146,8 +146,8 @@ func (a *Applier) apply(ctx context.Context, tx *change.Tx) error {
 		return out.failure
 	}
 
-	if len(out.missing) > 0 {
-		if err := a.recordMissing(ctx, tx, plans, out.missing); err != nil {
+	if len(out.missing) > 0 || len(out.events) > 0 {
+		if err := a.recordEvents(ctx, tx, plans, out); err != nil {
 			a.rollback(ctx)
 			return err
 		}
@@ -250,12 +250,13 @@ func (a *Applier) invalidate(tx *change.Tx, err error) {
 type stepKind uint8
 
 const (
-	stepClose   stepKind = iota // deallocate a statement no longer wanted
-	stepBegin                   // BEGIN
-	stepSetup                   // pg_replication_origin_xact_setup
-	stepPrepare                 // Parse + Describe of a new statement
-	stepChange                  // one change's statement
-	stepSync                    // the end of the pipeline
+	stepClose     stepKind = iota // deallocate a statement no longer wanted
+	stepBegin                     // BEGIN
+	stepSetup                     // pg_replication_origin_xact_setup
+	stepPrepare                   // Parse + Describe of a new statement
+	stepChange                    // one change's statement
+	stepSync                      // the end of the pipeline
+	stepSavepoint                 // SAVEPOINT / RELEASE around a pass that a conflict may roll back
 )
 
 // step is one queued request of the pipeline; results come back in this order.
@@ -268,8 +269,30 @@ type step struct {
 // outcome is what one transaction's pipeline did.
 type outcome struct {
 	rows    OpCounts
-	missing []int // changes that were delete_missing (skipped)
-	failure error // the first thing that failed the transaction: a *ConflictError or a statement error
+	missing []int   // changes that were delete_missing (skipped)
+	events  []event // other conflicts the transaction survives, recorded before COMMIT
+	failure error   // the first thing that failed the transaction: a *ConflictError or a statement error
+	// redo is the first change whose conflict needs a write in its place
+	// (overwrite), or that hit a unique violation under a policy that
+	// survives it: the pass is rolled back to its savepoint, the changes
+	// before it applied again, and the conflict resolved there (runSegment).
+	redo     int
+	hasRedo  bool
+	redoKind string
+	redoErr  *pgconn.PgError
+}
+
+// merge adds a pass's outcome to the transaction's.
+func (o *outcome) merge(p *outcome) {
+	o.rows.Insert += p.rows.Insert
+	o.rows.Update += p.rows.Update
+	o.rows.Delete += p.rows.Delete
+	o.rows.Truncate += p.rows.Truncate
+	o.missing = append(o.missing, p.missing...)
+	o.events = append(o.events, p.events...)
+	if o.failure == nil {
+		o.failure = p.failure
+	}
 }
 
 // pipeline sends the whole transaction in one round trip and reads every result:
@@ -284,7 +307,7 @@ type outcome struct {
 //
 // An error returned means the connection is gone; a failed transaction is
 // reported in outcome.failure.
-func (a *Applier) pipeline(ctx context.Context, tx *change.Tx, lo, hi int, begin bool, plans []*rowPlan, stmts []*stmt, out *outcome) error {
+func (a *Applier) pipeline(ctx context.Context, tx *change.Tx, lo, hi int, begin, guarded bool, plans []*rowPlan, stmts []*stmt, out *outcome) error {
 	pc := a.conn.PgConn()
 	closing := a.closing
 	a.closing = nil
@@ -307,6 +330,16 @@ func (a *Applier) pipeline(ctx context.Context, tx *change.Tx, lo, hi int, begin
 		steps = append(steps, step{kind: stepBegin})
 		p.SendQueryParams(xactSetupSQL, [][]byte{[]byte(tx.EndLSN.String()), []byte(originTime(tx.CommitTime))}, nil, nil, nil)
 		steps = append(steps, step{kind: stepSetup})
+		a.savepoint = false
+	}
+	if guarded {
+		if a.savepoint {
+			p.SendQueryParams("RELEASE SAVEPOINT pgduet_pass", nil, nil, nil, nil)
+			steps = append(steps, step{kind: stepSavepoint})
+		}
+		p.SendQueryParams("SAVEPOINT pgduet_pass", nil, nil, nil, nil)
+		steps = append(steps, step{kind: stepSavepoint})
+		a.savepoint = true
 	}
 	queued := 0
 	for i := lo; i < hi; i++ {
@@ -350,7 +383,7 @@ func (a *Applier) pipeline(ctx context.Context, tx *change.Tx, lo, hi int, begin
 		if err == nil {
 			switch r := res.(type) {
 			case *pgconn.ResultReader:
-				if s.kind != stepBegin && s.kind != stepSetup && s.kind != stepChange {
+				if s.kind != stepBegin && s.kind != stepSetup && s.kind != stepChange && s.kind != stepSavepoint {
 					err = fmt.Errorf("pipeline: a command result for step kind %d", s.kind)
 				} else {
 					tag, err = r.Close()
@@ -376,8 +409,12 @@ func (a *Applier) pipeline(ctx context.Context, tx *change.Tx, lo, hi int, begin
 			if !errors.As(err, &pgErr) || s.kind == stepSync || pgErr.Severity == "FATAL" || pgErr.Severity == "PANIC" {
 				return a.lost(p, "read results", err)
 			}
-			if out.failure == nil {
-				out.failure = a.stepError(tx, s, pgErr)
+			if out.failure == nil && !out.hasRedo {
+				if kind := a.survivable(tx, s, guarded, plans, pgErr); kind != "" {
+					out.hasRedo, out.redo, out.redoKind, out.redoErr = true, s.idx, kind, pgErr
+				} else {
+					out.failure = a.stepError(tx, s, pgErr)
+				}
 			}
 			si = last - 1 // the server skipped everything up to the Sync
 			continue
@@ -425,7 +462,7 @@ func (a *Applier) prepareSegment(ctx context.Context, tx *change.Tx, lo, hi int,
 // out.failure set) for the caller to commit or roll back. An error returned
 // means the transaction cannot go on and was not started or was rolled back.
 func (a *Applier) applySegments(ctx context.Context, tx *change.Tx, ddl *ddlPlan, plans []*rowPlan, stmts []*stmt, out *outcome) error {
-	if err := a.pipeline(ctx, tx, 0, 0, true, plans, stmts, out); err != nil {
+	if err := a.pipeline(ctx, tx, 0, 0, true, false, plans, stmts, out); err != nil {
 		return err
 	}
 	for _, sk := range ddl.dbaSkips {
@@ -468,7 +505,7 @@ func (a *Applier) applySegments(ctx context.Context, tx *change.Tx, ddl *ddlPlan
 			}
 			return fail(err)
 		}
-		if err := a.pipeline(ctx, tx, lo, hi, false, plans, stmts, out); err != nil {
+		if err := a.runSegment(ctx, tx, lo, hi, false, plans, stmts, out); err != nil {
 			return err
 		}
 		lo = hi
@@ -497,7 +534,15 @@ func (a *Applier) changeDone(tx *change.Tx, plans []*rowPlan, i int, rows int64,
 	}
 	switch resolve(plans[i].tbl.policy(), kind) {
 	case resolveSkip:
-		out.missing = append(out.missing, i)
+		if kind == KindDeleteMissing {
+			out.missing = append(out.missing, i)
+		} else {
+			out.events = append(out.events, event{idx: i, kind: kind, resolution: ResolutionSkipped, detail: "kept the local data (policy ignore)"})
+		}
+	case resolveWrite:
+		if !out.hasRedo {
+			out.hasRedo, out.redo, out.redoKind = true, i, kind
+		}
 	case resolveFail:
 		if out.failure == nil {
 			detail := "no row matches the old key"
@@ -517,6 +562,8 @@ func (a *Applier) stepError(tx *change.Tx, s *step, pgErr *pgconn.PgError) error
 		return fmt.Errorf("replication origin xact setup: %w", pgErr)
 	case stepClose:
 		return fmt.Errorf("deallocate: %w", pgErr)
+	case stepSavepoint:
+		return fmt.Errorf("savepoint: %w", pgErr)
 	}
 	ch := &tx.Changes[s.idx]
 	if ch.Op == change.Truncate {
@@ -549,9 +596,13 @@ func (a *Applier) lost(p *pgconn.Pipeline, what string, err error) error {
 	return fmt.Errorf("%s: %w (%w)", what, err, errConnLost)
 }
 
-// policy returns the table's conflict policy. Only fail exists in this
-// milestone; per-table policies (SPEC §7) will be looked up here.
-func (t *table) policy() policy { return policyFail }
+// policy returns the table's conflict policy (looked up when its catalog was read).
+func (t *table) policy() policy {
+	if t.pol == "" {
+		return policyFail
+	}
+	return t.pol
+}
 
 // originTime formats a source commit time for pg_replication_origin_xact_setup.
 // A zero time becomes PostgreSQL's timestamp 0 (2000-01-01 UTC), which makes

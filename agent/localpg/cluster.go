@@ -156,8 +156,8 @@ func Start(name string, extraConf ...string) (*Cluster, error) {
 			fmt.Sprintf("unix_socket_directories = '%s'", dir),
 			"wal_level = logical",
 			"track_commit_timestamp = on",
-			"max_replication_slots = 16",
-			"max_wal_senders = 16",
+			"max_replication_slots = 64", // slots and replication origin states: test pairs each take some
+			"max_wal_senders = 32",
 			"fsync = off",
 			"full_page_writes = off",
 			"shared_buffers = 64MB",

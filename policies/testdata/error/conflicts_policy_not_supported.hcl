@@ -31,3 +31,13 @@ schema "public" {}
 conflicts {
   policy = "last_write_wins" # ERROR: Not supported yet
 }
+
+table "public.orders" {
+  conflicts {
+    policy = "last_write_wins" # ERROR: Not supported yet
+  }
+}
+
+table "public.items" {
+  conflicts { policy = "overwrite" }
+}

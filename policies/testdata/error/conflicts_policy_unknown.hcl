@@ -31,3 +31,7 @@ schema "public" {}
 conflicts {
   policy = "newest_wins" # ERROR: Invalid value
 }
+
+table "public.orders" {
+  conflicts { policy = "Overwrite" } # ERROR: Invalid value
+}

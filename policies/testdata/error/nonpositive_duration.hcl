@@ -32,3 +32,7 @@ retry {
   connection = "-5m" # ERROR: Invalid duration
   other      = "0s" # ERROR: Invalid duration
 }
+
+conflicts {
+  retention = "0h" # ERROR: Invalid duration
+}

@@ -33,5 +33,5 @@ table "public.orders" {
   columns    = ["id", "total"] # ERROR: Not supported yet
   operations = ["insert", "update", "delete"]
   where      = "region = 'eu'" # ERROR: Not supported yet
-  conflicts { policy = "last_write_wins" } # ERROR: Not supported yet
+  conflicts { policy = "overwrite" }
 }

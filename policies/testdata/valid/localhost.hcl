@@ -37,7 +37,8 @@ retry {
 }
 
 conflicts {
-  policy = "fail"
+  policy    = "fail"
+  retention = "720h"
 }
 
 ddl {
@@ -56,6 +57,9 @@ schema "public" {
 
 table "public.audit_log" {
   operations = ["insert"]
+  conflicts {
+    policy = "ignore"
+  }
 }
 
 table "\"Sales\".\"Orders\"" {

@@ -2,7 +2,9 @@
 # and its defaults written out: TestDigestSplitEqualsSingle asserts that both
 # have the same digest.
 
-table "inventory.items" {}
+table "inventory.items" {
+  conflicts {} # the pair's policy, as in split/
+}
 
 schema "billing" {
   tables = ["*"]
@@ -15,6 +17,9 @@ ddl {
 }
 
 table "public.events" {
+  conflicts {
+    policy = "overwrite"
+  }
   operations = ["insert"]
 }
 
@@ -47,7 +52,9 @@ node "east" {
   }
 }
 
-conflicts {}
+conflicts {
+  retention = "168h"
+}
 
 retry {
   connection = "720m"

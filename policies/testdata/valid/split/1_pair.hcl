@@ -7,7 +7,8 @@ retry {
 }
 
 conflicts {
-  policy = "fail"
+  policy    = "fail"
+  retention = "7d"
 }
 
 ddl {

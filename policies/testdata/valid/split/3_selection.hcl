@@ -9,6 +9,7 @@ schema "billing" {
 
 table "public.events" {
   operations = ["insert"]
+  conflicts { policy = "overwrite" }
 }
 
 table "inventory.items" {}

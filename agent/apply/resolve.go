@@ -1,0 +1,365 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgduet/pgduet/agent/change"
+)
+
+// Resolving conflicts under the policies that survive them (SPEC §7).
+//
+// The conflict-free path stays one pipeline per run of changes. A table whose
+// policy is not fail is written with statements that report a collision as
+// an outcome instead of an error where they can (INSERT ... ON CONFLICT DO
+// NOTHING: 0 rows), and a pass over such tables starts with SAVEPOINT
+// pgduet_pass. What happens on a conflict:
+//
+//   - ignore: the change had no effect and the pass goes on; the conflict is
+//     recorded (skipped). A unique violation on UPDATE (update_exists) aborts
+//     the pass: see below.
+//   - overwrite, and any unique violation: the change needs a write in its
+//     place, at its position. The pass is rolled back to its savepoint, the
+//     changes before the conflicting one are applied again (same data, same
+//     result), the conflict is resolved with a few statements of its own,
+//     and a new pass starts after it. Round trips are spent only on
+//     conflicts.
+
+// event is a conflict a transaction survived, written to pgduet.conflicts in
+// that transaction.
+type event struct {
+	idx        int
+	kind       string
+	resolution string
+	detail     string
+	local      []byte // the local row(s) it met, JSON
+}
+
+// Resolutions beyond skipped and stopped.
+const (
+	ResolutionOverwritten = "overwritten"        // the remote row replaced the local one(s) (overwrite)
+	ResolutionInserted    = "inserted"           // update_missing: the new row was inserted (overwrite)
+	ResolutionIncomplete  = "skipped_incomplete" // update_missing: unchanged TOAST values were not sent and no full old row completes them
+)
+
+// survivable says whether a server error at step s is a conflict the table's
+// policy resolves (a unique violation in a guarded pass) and which kind.
+func (a *Applier) survivable(tx *change.Tx, s *step, guarded bool, plans []*rowPlan, pgErr *pgconn.PgError) string {
+	if !guarded || s.kind != stepChange {
+		return ""
+	}
+	ch := &tx.Changes[s.idx]
+	if ch.Op == change.Truncate || plans[s.idx] == nil || plans[s.idx].tbl.policy() == policyFail {
+		return ""
+	}
+	return detect(ch.Op, 0, pgErr)
+}
+
+// guarded reports whether a pass over changes [lo, hi) needs a savepoint: a
+// table among them has a policy that survives conflicts.
+func guarded(tx *change.Tx, plans []*rowPlan, lo, hi int) bool {
+	for i := lo; i < hi; i++ {
+		if p := plans[i]; p != nil && p.tbl.policy() != policyFail && tx.Changes[i].Op != change.Truncate {
+			return true
+		}
+	}
+	return false
+}
+
+// runSegment applies changes [lo, hi) (already planned) in the open
+// transaction, or opens it (begin), resolving conflicts as the tables'
+// policies say. An error returned means the connection is gone; a failed
+// transaction is reported in out.failure.
+func (a *Applier) runSegment(ctx context.Context, tx *change.Tx, lo, hi int, begin bool, plans []*rowPlan, stmts []*stmt, out *outcome) error {
+	pos := lo
+	for {
+		g := guarded(tx, plans, pos, hi)
+		pass := &outcome{}
+		if err := a.pipeline(ctx, tx, pos, hi, begin, g, plans, stmts, pass); err != nil {
+			return err
+		}
+		begin = false
+		if pass.failure != nil || !pass.hasRedo {
+			out.merge(pass)
+			return nil
+		}
+		at := pass.redo
+		a.roundTrip()
+		if _, err := a.conn.PgConn().Exec(ctx, "ROLLBACK TO SAVEPOINT pgduet_pass").ReadAll(); err != nil {
+			out.failure = fmt.Errorf("roll back to the savepoint before a conflict: %w", err)
+			return nil
+		}
+		if at > pos {
+			pre := &outcome{}
+			if err := a.pipeline(ctx, tx, pos, at, false, false, plans, stmts, pre); err != nil {
+				return err
+			}
+			if pre.failure == nil && pre.hasRedo {
+				pre.failure = fmt.Errorf("the changes before a conflict did not apply the same way twice (change %d)", pre.redo)
+			}
+			out.merge(pre)
+			if out.failure != nil {
+				return nil
+			}
+		}
+		if err := a.resolveAt(ctx, tx, at, pass.redoKind, plans, stmts, out); err != nil {
+			if errors.Is(err, errConnLost) {
+				return err
+			}
+			out.failure = err
+			return nil
+		}
+		pos = at + 1
+		if pos >= hi {
+			return nil
+		}
+	}
+}
+
+// resolveAt resolves the conflict of change i, after every change before it
+// was applied and nothing after it.
+func (a *Applier) resolveAt(ctx context.Context, tx *change.Tx, i int, kind string, plans []*rowPlan, stmts []*stmt, out *outcome) error {
+	ch := &tx.Changes[i]
+	p := plans[i]
+	if p.tbl.policy() == policyIgnore {
+		// Only a unique violation gets here under ignore (update_exists): the
+		// change is left out.
+		out.events = append(out.events, event{idx: i, kind: kind, resolution: ResolutionSkipped, detail: "kept the local data (policy ignore)"})
+		return nil
+	}
+	switch kind {
+	case KindInsertExists:
+		return a.overwriteInsert(ctx, tx, i, ch.New, kind, out)
+	case KindUpdateMissing:
+		row, why := completeRow(ch)
+		if row == nil {
+			out.events = append(out.events, event{idx: i, kind: kind, resolution: ResolutionIncomplete, detail: why})
+			return nil
+		}
+		return a.overwriteInsert(ctx, tx, i, row, kind, out)
+	case KindUpdateExists:
+		return a.overwriteUpdate(ctx, tx, i, out)
+	}
+	return fmt.Errorf("%s %s: no resolution for %s under policy %s", ch.Op, ch.Rel.Table, kind, p.tbl.policy())
+}
+
+// completeRow returns the whole new row of an UPDATE, to insert it when the
+// row is missing here. An unchanged TOAST value was not sent: it is taken
+// from the old row when the source sent a full one (REPLICA IDENTITY FULL);
+// otherwise there is no whole row, and nothing is made up.
+func completeRow(ch *change.Change) ([]change.Value, string) {
+	row := make([]change.Value, len(ch.New))
+	for i, v := range ch.New {
+		if v.Kind != change.Unchanged {
+			row[i] = v
+			continue
+		}
+		if ch.Old == nil || ch.OldIsKey || i >= len(ch.Old) || ch.Old[i].Kind == change.Unchanged {
+			return nil, fmt.Sprintf("the row is missing here and column %q was not sent (an unchanged TOAST value) and no full old row has it (REPLICA IDENTITY FULL on the source would); not inserted", ch.Rel.Columns[i].Name)
+		}
+		row[i] = ch.Old[i]
+	}
+	return row, ""
+}
+
+// overwriteInsert writes row in place of every local row it collides with on
+// any unique key: those are deleted (their images recorded), then it is
+// inserted.
+func (a *Applier) overwriteInsert(ctx context.Context, tx *change.Tx, i int, row []change.Value, kind string, out *outcome) error {
+	ch := &tx.Changes[i]
+	t := a.tables[ch.Rel.Table]
+	b, err := t.bind(ch.Rel, a.cfg.Node)
+	if err != nil {
+		return err
+	}
+	local, err := a.deleteColliding(ctx, t, b, row, nil)
+	if err != nil {
+		return fmt.Errorf("%s %s: %s: delete the colliding rows: %w", ch.Op, ch.Rel.Table, kind, err)
+	}
+	var write []int
+	var args []any
+	for k, v := range row {
+		j := b.srcToTgt[k]
+		if j < 0 {
+			continue
+		}
+		write = append(write, j)
+		args = append(args, textArg(v))
+	}
+	n := 0
+	sql := insertSQL(t, write, false, func() string { n++; return fmt.Sprintf("$%d", n) })
+	a.roundTrip()
+	if _, err := a.conn.Exec(ctx, sql, args...); err != nil {
+		return fmt.Errorf("%s %s: %s: insert the remote row: %w", ch.Op, ch.Rel.Table, kind, err)
+	}
+	res := ResolutionOverwritten
+	if kind == KindUpdateMissing && local == nil {
+		res = ResolutionInserted
+	}
+	out.rows.Insert++
+	out.events = append(out.events, event{idx: i, kind: kind, resolution: res, local: local})
+	return nil
+}
+
+// overwriteUpdate applies an UPDATE whose new values collided with other
+// local rows: those rows are deleted (images recorded), then the update runs.
+func (a *Applier) overwriteUpdate(ctx context.Context, tx *change.Tx, i int, out *outcome) error {
+	ch := &tx.Changes[i]
+	t := a.tables[ch.Rel.Table]
+	b, err := t.bind(ch.Rel, a.cfg.Node)
+	if err != nil {
+		return err
+	}
+	p, err := a.plan(ch)
+	if err != nil {
+		return err
+	}
+	// The row being updated is not a collision with itself.
+	self := keyCond{cols: p.match, vals: make([]change.Value, len(p.match))}
+	for k := range p.match {
+		self.vals[k] = p.vals[p.srcIdx[k]]
+	}
+	if len(t.target.key) == 0 || !slicesEqualInts(p.match, t.target.key) {
+		return fmt.Errorf("%s %s: update_exists: overwrite needs the table's key to tell the updated row from the colliding ones", ch.Op, ch.Rel.Table)
+	}
+	local, err := a.deleteColliding(ctx, t, b, ch.New, &self)
+	if err != nil {
+		return fmt.Errorf("%s %s: update_exists: delete the colliding rows: %w", ch.Op, ch.Rel.Table, err)
+	}
+	s := a.statement(ch.Op, p)
+	args := make([]any, len(p.params))
+	for k, v := range p.params {
+		if v == nil {
+			args[k] = nil
+		} else {
+			args[k] = string(v)
+		}
+	}
+	a.roundTrip()
+	tag, err := a.conn.Exec(ctx, s.sql, args...)
+	if err != nil {
+		return fmt.Errorf("%s %s: update_exists: update after removing the colliding rows: %w", ch.Op, ch.Rel.Table, err)
+	}
+	out.rows.Update += uint64(tag.RowsAffected())
+	out.events = append(out.events, event{idx: i, kind: KindUpdateExists, resolution: ResolutionOverwritten, local: local})
+	return nil
+}
+
+// keyCond is a row identified by the values of some target columns.
+type keyCond struct {
+	cols []int
+	vals []change.Value
+}
+
+func slicesEqualInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// deleteColliding deletes the local rows that share a unique key with row
+// (source column order), except the row except names, and returns their
+// images as a JSON array (nil when there were none). NULLs never collide.
+func (a *Applier) deleteColliding(ctx context.Context, t *table, b *binding, row []change.Value, except *keyCond) ([]byte, error) {
+	var ors []string
+	var args []any
+	param := func(v change.Value) string {
+		args = append(args, textArg(v))
+		return fmt.Sprintf("$%d", len(args))
+	}
+	for _, u := range t.target.uniques {
+		var ands []string
+		for _, j := range u {
+			src := b.tgtToSrc[j]
+			if src < 0 || src >= len(row) || row[src].Kind != change.Text {
+				ands = nil // a NULL (or a value not sent) cannot collide on this key
+				break
+			}
+			ands = append(ands, pgx.Identifier{t.target.cols[j].name}.Sanitize()+" = "+param(row[src]))
+		}
+		if len(ands) > 0 {
+			ors = append(ors, "("+strings.Join(ands, " AND ")+")")
+		}
+	}
+	if len(ors) == 0 {
+		return nil, nil
+	}
+	where := "(" + strings.Join(ors, " OR ") + ")"
+	if except != nil {
+		var ands []string
+		for k, j := range except.cols {
+			ands = append(ands, pgx.Identifier{t.target.cols[j].name}.Sanitize()+" = "+param(except.vals[k]))
+		}
+		where += " AND NOT (" + strings.Join(ands, " AND ") + ")"
+	}
+	q := "WITH d AS (DELETE FROM " + t.from + " AS t WHERE " + where + " RETURNING pg_catalog.to_jsonb(t) AS r) SELECT pg_catalog.jsonb_agg(r)::text FROM d"
+	var out *string
+	a.roundTrip()
+	if err := a.conn.QueryRow(ctx, q, args...).Scan(&out); err != nil {
+		return nil, err
+	}
+	if out == nil {
+		return nil, nil
+	}
+	return []byte(*out), nil
+}
+
+// textArg passes a value as text (or NULL) for the server to read with the
+// column's type.
+func textArg(v change.Value) any {
+	if v.Kind != change.Text {
+		return nil
+	}
+	return string(v.Data)
+}
+
+// recordEvents writes the conflicts the transaction survived (and its
+// delete_missing) to pgduet.conflicts inside it, in one round trip.
+func (a *Applier) recordEvents(ctx context.Context, tx *change.Tx, plans []*rowPlan, out *outcome) error {
+	b := &pgx.Batch{}
+	for _, i := range out.missing {
+		ch := &tx.Changes[i]
+		b.Queue(insertConflictSQL, a.cfg.Pair, a.cfg.Peer, KindDeleteMissing, string(plans[i].tbl.policy()), ResolutionSkipped,
+			ch.Rel.Table.String(), nil, "no row matches the old key "+plans[i].keyString(), nil, jsonArg(remoteRow(ch)),
+			tx.EndLSN.String(), int64(tx.Xid), i)
+	}
+	for _, e := range out.events {
+		ch := &tx.Changes[e.idx]
+		local := e.local
+		if local == nil && e.resolution == ResolutionSkipped && ch.Op == change.Insert {
+			local = a.localRowTx(ctx, ch)
+		}
+		b.Queue(insertConflictSQL, a.cfg.Pair, a.cfg.Peer, e.kind, string(plans[e.idx].tbl.policy()), e.resolution,
+			ch.Rel.Table.String(), nil, e.detail, jsonArg(local), jsonArg(remoteRow(ch)),
+			tx.EndLSN.String(), int64(tx.Xid), e.idx)
+	}
+	a.roundTrip()
+	if err := a.conn.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("record conflicts in pgduet.conflicts: %w", err)
+	}
+	a.count(KindDeleteMissing, ResolutionSkipped, len(out.missing))
+	for _, e := range out.events {
+		a.count(e.kind, e.resolution, 1)
+		ch := &tx.Changes[e.idx]
+		a.warnConflict(ch.Rel.Table, e.kind, "conflict resolved by policy "+string(plans[e.idx].tbl.policy())+" (recorded in pgduet.conflicts)",
+			"kind", e.kind, "resolution", e.resolution, "table", ch.Rel.Table.String(), "lsn", tx.EndLSN, "xid", tx.Xid)
+	}
+	return nil
+}
+
+// localRowTx reads, on the apply connection, the local row an INSERT met
+// (by the table's key), for the log.
+func (a *Applier) localRowTx(ctx context.Context, ch *change.Change) []byte {
+	return a.localRow(ctx, a.conn, ch)
+}
