@@ -61,11 +61,24 @@ func (a *Applier) survivable(tx *change.Tx, s *step, guarded bool, plans []*rowP
 }
 
 // guarded reports whether a pass over changes [lo, hi) needs a savepoint: a
-// table among them has a policy that survives conflicts.
+// change among them, on a table whose policy survives conflicts, may need
+// the pass rolled back: an UPDATE (a unique violation aborts the pass; under
+// overwrite a missing row is resolved in place) or an INSERT under overwrite.
+// DELETEs never do (delete_missing is skipped under every policy), nor does an
+// INSERT under ignore (ON CONFLICT DO NOTHING).
 func guarded(tx *change.Tx, plans []*rowPlan, lo, hi int) bool {
 	for i := lo; i < hi; i++ {
-		if p := plans[i]; p != nil && p.tbl.policy() != policyFail && tx.Changes[i].Op != change.Truncate {
+		p := plans[i]
+		if p == nil || p.tbl.policy() == policyFail {
+			continue
+		}
+		switch tx.Changes[i].Op {
+		case change.Update:
 			return true
+		case change.Insert:
+			if p.tbl.policy() == policyOverwrite {
+				return true
+			}
 		}
 	}
 	return false
