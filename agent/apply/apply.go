@@ -72,14 +72,15 @@ type Applier struct {
 	conn   *pgx.Conn
 	tables map[change.TableRef]*table
 
-	stmtSeq   uint64                // statement names: pgduet_apply_<n>
-	stmtClock uint64                // LRU clock
-	stmtCount int                   // statements in the tables' maps
-	closing   []string              // prepared statements to deallocate at the start of the next pipeline
-	skips     map[skipKey]int64     // DDL events a DBA asked to skip (pgduet.skip), read at Open
-	roles     map[string]bool       // roles known to exist here (DDL replays as its source role)
-	warned    map[string]*warnState // rate limit of conflict warnings, per table and kind
-	savepoint bool                  // the open transaction has SAVEPOINT pgduet_pass
+	stmtSeq   uint64                  // statement names: pgduet_apply_<n>
+	stmtClock uint64                  // LRU clock
+	stmtCount int                     // statements in the tables' maps
+	closing   []string                // prepared statements to deallocate at the start of the next pipeline
+	skips     map[skipKey]skipRequest // events a DBA asked to skip (pgduet.skip), read at Open
+	stopped   map[change.LSN]bool     // source transactions that stopped the direction (pgduet.conflicts), marked applied_on_retry when they commit
+	roles     map[string]bool         // roles known to exist here (DDL replays as its source role)
+	warned    map[string]*warnState   // rate limit of conflict warnings, per table and kind
+	savepoint bool                    // the open transaction has SAVEPOINT pgduet_pass
 
 	statsMu  sync.Mutex
 	progress change.LSN

@@ -26,10 +26,12 @@ type targetTable struct {
 	replIdent   byte // relreplident: d, f, i, n
 	cols        []column
 	key         []int // the columns identifying a row locally: the replica identity index, else the primary key; nil without either
-	// uniques are the columns of every immediate, non-partial unique index
-	// without expressions (the primary key among them): the keys an INSERT
-	// or UPDATE can collide on (insert_exists, update_exists).
-	uniques [][]int
+	// uniques are the key columns (INCLUDE columns left out) of every
+	// immediate, non-partial unique index without expressions, the primary key
+	// among them: the keys overwrite looks for colliding rows by. A partial or
+	// expression unique index can still collide; overwrite then stops with
+	// the server's error as a conflict.
+	uniques []uniqueKey
 	// DEFERRABLE unique, primary-key and exclusion constraints. PostgreSQL checks
 	// them with an internal trigger that does not fire under
 	// session_replication_role = replica (PG's own apply worker has the same
@@ -40,7 +42,7 @@ type targetTable struct {
 func (t *targetTable) same(o *targetTable) bool {
 	return t.oid == o.oid && t.partitioned == o.partitioned && t.replIdent == o.replIdent &&
 		slices.Equal(t.cols, o.cols) && slices.Equal(t.key, o.key) && slices.Equal(t.deferrable, o.deferrable) &&
-		slices.EqualFunc(t.uniques, o.uniques, slices.Equal)
+		slices.EqualFunc(t.uniques, o.uniques, func(a, b uniqueKey) bool { return a.nullsEqual == b.nullsEqual && slices.Equal(a.cols, b.cols) })
 }
 
 func (t *targetTable) colIndex(name string) int {
@@ -50,6 +52,13 @@ func (t *targetTable) colIndex(name string) int {
 		}
 	}
 	return -1
+}
+
+// uniqueKey is one unique index's key columns; nullsEqual for NULLS NOT
+// DISTINCT (PostgreSQL 15), where NULLs collide too.
+type uniqueKey struct {
+	cols       []int
+	nullsEqual bool
 }
 
 // binding maps one source shape (a *change.Relation) onto the target table.
@@ -113,21 +122,22 @@ SELECT w.ord, c.oid, c.relkind::text, c.relreplident::text,
                    FROM pg_catalog.pg_index i
                    CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
                    JOIN pg_catalog.pg_attribute att ON att.attrelid = i.indrelid AND att.attnum = k.attnum
-                  WHERE i.indrelid = c.oid AND i.indisprimary), '{}'),
+                  WHERE i.indrelid = c.oid AND i.indisprimary AND k.ord <= i.indnkeyatts), '{}'),
        coalesce((SELECT array_agg(att.attname::text ORDER BY k.ord)
                    FROM pg_catalog.pg_index i
                    CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
                    JOIN pg_catalog.pg_attribute att ON att.attrelid = i.indrelid AND att.attnum = k.attnum
-                  WHERE i.indrelid = c.oid AND i.indisreplident), '{}'),
+                  WHERE i.indrelid = c.oid AND i.indisreplident AND k.ord <= i.indnkeyatts), '{}'),
        coalesce((SELECT array_agg(conname::text ORDER BY conname) FROM pg_catalog.pg_constraint
                   WHERE conrelid = c.oid AND condeferrable AND contype IN ('p', 'u', 'x')), '{}'),
-       coalesce((SELECT pg_catalog.json_agg(u.cols ORDER BY u.ord)::text FROM (
-                   SELECT i.indexrelid AS ord, array_agg(att.attname::text ORDER BY k.ord) AS cols
+       coalesce((SELECT pg_catalog.json_agg(pg_catalog.json_build_object('cols', u.cols, 'nulls_equal', u.nnd) ORDER BY u.ord)::text FROM (
+                   SELECT i.indexrelid AS ord, array_agg(att.attname::text ORDER BY k.ord) AS cols,
+                          bool_or(coalesce((pg_catalog.to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false)) AS nnd
                      FROM pg_catalog.pg_index i
                      CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
                      JOIN pg_catalog.pg_attribute att ON att.attrelid = i.indrelid AND att.attnum = k.attnum
                     WHERE i.indrelid = c.oid AND i.indisunique AND i.indimmediate AND i.indpred IS NULL
-                      AND NOT (0 = ANY (i.indkey::int2[]))
+                      AND NOT (0 = ANY (i.indkey::int2[])) AND k.ord <= i.indnkeyatts
                     GROUP BY i.indexrelid) u), '[]')
   FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) WITH ORDINALITY AS w(nsp, rel, ord)
   LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = w.nsp
@@ -192,15 +202,18 @@ func (a *Applier) readCatalog(ctx context.Context, refs []change.TableRef) ([]*t
 		for _, n := range keyNames {
 			t.key = append(t.key, t.colIndex(n))
 		}
-		var ucols [][]string
+		var ucols []struct {
+			Cols       []string `json:"cols"`
+			NullsEqual bool     `json:"nulls_equal"`
+		}
 		if err := json.Unmarshal([]byte(uniques), &ucols); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read the catalog: unique keys of %s: %w", ref, err)
 		}
 		for _, u := range ucols {
-			var key []int
-			for _, n := range u {
-				key = append(key, t.colIndex(n))
+			key := uniqueKey{nullsEqual: u.NullsEqual}
+			for _, n := range u.Cols {
+				key.cols = append(key.cols, t.colIndex(n))
 			}
 			t.uniques = append(t.uniques, key)
 		}

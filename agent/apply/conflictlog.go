@@ -54,13 +54,30 @@ func rowJSON(rel *change.Relation, vals []change.Value) []byte {
 }
 
 // remoteRow is the image a change brought: the new row, or the old one for a
-// DELETE.
+// DELETE (only its key columns when the source sent only the key).
 func remoteRow(ch *change.Change) []byte {
 	if ch.New != nil {
 		return rowJSON(ch.Rel, ch.New)
 	}
-	return rowJSON(ch.Rel, ch.Old)
+	if !ch.OldIsKey {
+		return rowJSON(ch.Rel, ch.Old)
+	}
+	key := &change.Relation{}
+	var vals []change.Value
+	for i, c := range ch.Rel.Columns {
+		if c.Key && i < len(ch.Old) {
+			key.Columns = append(key.Columns, c)
+			vals = append(vals, ch.Old[i])
+		}
+	}
+	return rowJSON(key, vals)
 }
+
+// insertConflictPlainSQL writes one event inside the transaction that
+// survives it: exactly once by construction.
+const insertConflictPlainSQL = `INSERT INTO pgduet.conflicts (pair, origin_node, kind, policy, resolution, table_name, statement, detail,
+		local_row, remote_row, source_lsn, source_xid, source_seq)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11::pg_lsn, $12, $13)`
 
 // insertConflictSQL writes one event, unless the same event (source position,
 // kind, resolution) is there already: a stopped transaction is retried.
@@ -97,6 +114,9 @@ func (a *Applier) recordStop(tx *change.Tx, failure error) {
 		return
 	}
 	a.count(kind, ResolutionStopped, 1)
+	if a.stopped != nil {
+		a.stopped[tx.EndLSN] = true
+	}
 	conn, err := pgx.Connect(ctx, a.cfg.ConnString)
 	if err == nil {
 		if ce != nil && ce.Kind == KindInsertExists && ce.Statement == "" {
@@ -109,6 +129,23 @@ func (a *Applier) recordStop(tx *change.Tx, failure error) {
 	if err != nil {
 		a.log.Warn("could not record the stopped event in pgduet.conflicts", "err", err, "kind", kind, "lsn", tx.EndLSN)
 	}
+}
+
+// resolveStops marks, inside the transaction about to commit, the rows of
+// pgduet.conflicts that stopped on it earlier (the DBA fixed the cause, or it
+// went away) as applied_on_retry. Only transactions that stopped before cost
+// the round trip.
+func (a *Applier) resolveStops(ctx context.Context, tx *change.Tx) error {
+	if !a.stopped[tx.EndLSN] {
+		return nil
+	}
+	a.roundTrip()
+	if _, err := a.conn.Exec(ctx, `UPDATE pgduet.conflicts SET resolution = 'applied_on_retry', resolved_at = pg_catalog.clock_timestamp()
+		WHERE pair = $1 AND origin_node = $2 AND source_lsn = $3::pg_lsn AND resolution = 'stopped'`,
+		a.cfg.Pair, a.cfg.Peer, tx.EndLSN.String()); err != nil {
+		return fmt.Errorf("mark earlier stops of this transaction applied in pgduet.conflicts: %w", err)
+	}
+	return nil
 }
 
 // localRow reads the local row an INSERT collided with, by the target's key
@@ -131,7 +168,8 @@ func (a *Applier) localRow(ctx context.Context, conn *pgx.Conn, ch *change.Chang
 			return nil
 		}
 		args = append(args, string(ch.New[src].Data))
-		where = append(where, fmt.Sprintf("%s::text = $%d", pgx.Identifier{t.target.cols[j].name}.Sanitize(), len(args)))
+		// Read by the column's own type: settings like TimeZone do not matter.
+		where = append(where, fmt.Sprintf("%s = $%d", pgx.Identifier{t.target.cols[j].name}.Sanitize(), len(args)))
 	}
 	var row []byte
 	q := fmt.Sprintf("SELECT to_jsonb(t)::text FROM %s t WHERE %s", t.from, strings.Join(where, " AND "))

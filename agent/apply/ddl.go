@@ -143,10 +143,15 @@ func (a *Applier) planDDL(tx *change.Tx) (*ddlPlan, error) {
 	// are left out like queue rows, and their log rows marked in the same
 	// transaction.
 	for i := 0; len(a.skips) > 0 && i < len(tx.Changes); i++ {
-		id, ok := a.skips[skipKey{tx.EndLSN, i}]
+		sk, ok := a.skips[skipKey{tx.EndLSN, i}]
 		if !ok || tx.Changes[i].Rel == nil || tx.Changes[i].Rel.Table == change.DDLQueue {
 			continue
 		}
+		if sk.table != "" && sk.table != tx.Changes[i].Rel.Table.String() {
+			return nil, fmt.Errorf("pgduet.skip(%d) names change %d of this transaction on table %s, but that change is now on table %s (the selection changed since it stopped?): nothing is skipped; check pgduet.conflicts row %d and mark it again",
+				sk.id, i, sk.table, tx.Changes[i].Rel.Table, sk.id)
+		}
+		id := sk.id
 		if p == nil {
 			p = &ddlPlan{queue: map[int]bool{}, actions: map[int][]ddlAction{}}
 		}
@@ -442,8 +447,8 @@ func (e *DDLError) Unwrap() error { return e.err }
 func (a *Applier) runDDL(ctx context.Context, tx *change.Tx, act ddlAction) error {
 	rules := a.cfg.DDL
 	if act.kind == "" {
-		if id, ok := a.skips[skipKey{tx.EndLSN, act.seq}]; ok {
-			return a.skipByDBA(ctx, tx, act, KindDDLFailed, id)
+		if sk, ok := a.skips[skipKey{tx.EndLSN, act.seq}]; ok {
+			return a.skipByDBA(ctx, tx, act, KindDDLFailed, sk.id)
 		}
 		if err := a.checkRole(ctx, tx, act); err != nil {
 			return err
@@ -476,14 +481,6 @@ func (a *Applier) runDDL(ctx context.Context, tx *change.Tx, act ddlAction) erro
 			return &DDLError{Statement: act.sql, Source: act.source, EndLSN: tx.EndLSN, Seq: act.seq, Node: a.cfg.Node, err: err}
 		}
 		a.markAllStale()
-		// An earlier attempt may have stopped on this statement: it is
-		// resolved now, in the transaction that applies it.
-		a.roundTrip()
-		if _, err := a.conn.Exec(ctx, `UPDATE pgduet.conflicts SET resolution = 'applied_on_retry', resolved_at = pg_catalog.clock_timestamp()
-			WHERE pair = $1 AND origin_node = $2 AND source_lsn = $3::pg_lsn AND source_seq = $4 AND resolution = 'stopped'`,
-			a.cfg.Pair, a.cfg.Peer, tx.EndLSN.String(), act.seq); err != nil {
-			return fmt.Errorf("resolve earlier stops of this DDL in pgduet.conflicts: %w", err)
-		}
 		a.statsMu.Lock()
 		a.stats.DDLApplied++
 		a.statsMu.Unlock()
@@ -501,8 +498,8 @@ func (a *Applier) runDDL(ctx context.Context, tx *change.Tx, act ddlAction) erro
 		return a.record(ctx, a.conn, tx, act, act.kind, "skipped")
 	}
 	// ddl_unsupported
-	if id, ok := a.skips[skipKey{tx.EndLSN, act.seq}]; ok {
-		return a.skipByDBA(ctx, tx, act, act.kind, id)
+	if sk, ok := a.skips[skipKey{tx.EndLSN, act.seq}]; ok {
+		return a.skipByDBA(ctx, tx, act, act.kind, sk.id)
 	}
 	if rules.Stop {
 		return &ConflictError{Kind: act.kind, Statement: act.source, EndLSN: tx.EndLSN, Xid: tx.Xid, seq: act.seq,
@@ -564,7 +561,7 @@ func (a *Applier) record(ctx context.Context, conn *pgx.Conn, tx *change.Tx, act
 		stmt = act.sql
 	}
 	a.roundTrip()
-	_, err := conn.Exec(ctx, insertConflictSQL, a.cfg.Pair, a.cfg.Peer, kind, a.policyName(), resolution,
+	_, err := conn.Exec(ctx, insertConflictPlainSQL, a.cfg.Pair, a.cfg.Peer, kind, a.policyName(), resolution,
 		nil, stmt, act.detail, nil, nil, tx.EndLSN.String(), int64(tx.Xid), act.seq)
 	if err != nil {
 		return fmt.Errorf("record %s in pgduet.conflicts: %w", kind, err)
@@ -579,39 +576,52 @@ func (a *Applier) policyName() string {
 	return string(policyFail)
 }
 
-// skipKey names a DDL event: its source transaction and position.
+// skipKey names an event: its source transaction and position.
 type skipKey struct {
 	lsn change.LSN
 	seq int
 }
 
-// loadSkips reads the events a DBA asked to skip (pgduet.skip).
+// skipRequest is a DBA's pgduet.skip(id): the row id, and for a row change
+// the table it was on, checked before anything is skipped.
+type skipRequest struct {
+	id    int64
+	table string
+}
+
+// loadSkips reads the events a DBA asked to skip (pgduet.skip), and the
+// source transactions that stopped the direction before (see resolveStops).
 func (a *Applier) loadSkips(ctx context.Context) error {
-	a.skips = map[skipKey]int64{}
+	a.skips = map[skipKey]skipRequest{}
+	a.stopped = map[change.LSN]bool{}
 	var installed bool
 	a.roundTrip()
 	if err := a.conn.QueryRow(ctx, "SELECT to_regclass('pgduet.conflicts') IS NOT NULL").Scan(&installed); err != nil || !installed {
 		return err // without pgduet's schema (the package's own tests) there is nothing to skip
 	}
 	a.roundTrip()
-	rows, err := a.conn.Query(ctx, `SELECT id, source_lsn::text, source_seq FROM pgduet.conflicts
-		WHERE pair = $1 AND origin_node = $2 AND resolution = 'skip_requested'`, a.cfg.Pair, a.cfg.Peer)
+	rows, err := a.conn.Query(ctx, `SELECT id, source_lsn::text, source_seq, coalesce(table_name, ''), resolution FROM pgduet.conflicts
+		WHERE pair = $1 AND origin_node = $2 AND resolution IN ('skip_requested', 'stopped')`, a.cfg.Pair, a.cfg.Peer)
 	if err != nil {
 		return fmt.Errorf("read skip requests from pgduet.conflicts: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id int64
-		var lsn string
+		var lsn, table, resolution string
 		var seq int
-		if err := rows.Scan(&id, &lsn, &seq); err != nil {
+		if err := rows.Scan(&id, &lsn, &seq, &table, &resolution); err != nil {
 			return err
 		}
 		l, err := pglogrepl.ParseLSN(lsn)
 		if err != nil {
 			return err
 		}
-		a.skips[skipKey{l, seq}] = id
+		if resolution == "stopped" {
+			a.stopped[l] = true
+			continue
+		}
+		a.skips[skipKey{l, seq}] = skipRequest{id: id, table: table}
 	}
 	return rows.Err()
 }

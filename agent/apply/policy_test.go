@@ -121,3 +121,37 @@ func TestUpdateMissingWithUnchangedToast(t *testing.T) {
 	got := e.rows(`SELECT id::text, length(body)::text, n::text FROM public.doc`)
 	wantRows(t, got, "2|10000|3")
 }
+
+// overwrite finds colliding rows by every unique key it can look up: a key
+// with a NULL does not collide (unless NULLS NOT DISTINCT), INCLUDE columns
+// are not part of a key; a collision on a partial or expression unique index
+// it cannot look up stops the direction as a conflict, recorded.
+func TestOverwriteUniqueKeys(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.Policy = func(change.TableRef) string { return string(policyOverwrite) }
+	e.exec(`CREATE TABLE public.u (id int PRIMARY KEY, a int, b int, email text, v text,
+			UNIQUE (a, b), UNIQUE (email) INCLUDE (v), UNIQUE NULLS NOT DISTINCT (v));
+		INSERT INTO public.u VALUES (1, 7, NULL, 'one@x', NULL), (2, 8, 1, 'two@x', 'two');
+		CREATE TABLE public.p (id int PRIMARY KEY, email text);
+		CREATE UNIQUE INDEX p_lower_email ON public.p (lower(email));
+		INSERT INTO public.p VALUES (1, 'Ann@x')`)
+	a := e.open()
+	u := rel("public.u", change.IdentityDefault, "id*", "a", "b", "email", "v")
+
+	// Collides with row 1 on the primary key only: (7, NULL) is no collision
+	// on (a, b), and the NULL v of a NULLS NOT DISTINCT key is one.
+	e.mustApply(a, e.tx(ins(u, v("1"), v("7"), null, v("new1@x"), null)))
+	// Collides with row 2 on email, whatever v (an INCLUDE column) holds.
+	e.mustApply(a, e.tx(ins(u, v("3"), v("9"), v("9"), v("two@x"), v("other"))))
+	wantRows(t, e.rows(`SELECT id::text, coalesce(email, '-'), coalesce(v, '-') FROM public.u ORDER BY id`),
+		"1|new1@x|-", "3|two@x|other")
+
+	p := rel("public.p", change.IdentityDefault, "id*", "email")
+	err := a.Apply(t.Context(), e.tx(ins(p, v("2"), v("ann@x"))))
+	var ce *ConflictError
+	if !errors.As(err, &ce) || ce.Kind != KindInsertExists || !strings.Contains(ce.Detail, "p_lower_email") {
+		t.Fatalf("Apply: %v, want an insert_exists conflict naming the expression index", err)
+	}
+	ev := e.rows(`SELECT kind || '|' || resolution FROM pgduet.conflicts WHERE table_name = 'public.p'`)
+	wantRows(t, ev, "insert_exists|stopped")
+}

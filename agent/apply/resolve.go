@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -90,16 +91,32 @@ func guarded(tx *change.Tx, plans []*rowPlan, lo, hi int) bool {
 // transaction is reported in out.failure.
 func (a *Applier) runSegment(ctx context.Context, tx *change.Tx, lo, hi int, begin bool, plans []*rowPlan, stmts []*stmt, out *outcome) error {
 	pos := lo
+	// After a conflict the next passes are short and grow while they are
+	// clean, so a run of conflicts costs a bounded resend each, not the whole
+	// rest of the segment every time.
+	window := 0 // 0: the whole rest
 	for {
-		g := guarded(tx, plans, pos, hi)
+		end := hi
+		if window > 0 && pos+window < hi {
+			end = pos + window
+		}
+		g := guarded(tx, plans, pos, end)
 		pass := &outcome{}
-		if err := a.pipeline(ctx, tx, pos, hi, begin, g, plans, stmts, pass); err != nil {
+		if err := a.pipeline(ctx, tx, pos, end, begin, g, plans, stmts, pass); err != nil {
 			return err
 		}
 		begin = false
-		if pass.failure != nil || !pass.hasRedo {
+		if pass.failure != nil {
 			out.merge(pass)
 			return nil
+		}
+		if !pass.hasRedo {
+			out.merge(pass)
+			if end == hi {
+				return nil
+			}
+			pos, window = end, min(window*2, 4096)
+			continue
 		}
 		at := pass.redo
 		a.roundTrip()
@@ -127,7 +144,7 @@ func (a *Applier) runSegment(ctx context.Context, tx *change.Tx, lo, hi int, beg
 			out.failure = err
 			return nil
 		}
-		pos = at + 1
+		pos, window = at+1, 16
 		if pos >= hi {
 			return nil
 		}
@@ -208,6 +225,9 @@ func (a *Applier) overwriteInsert(ctx context.Context, tx *change.Tx, i int, row
 	sql := insertSQL(t, write, false, func() string { n++; return fmt.Sprintf("$%d", n) })
 	a.roundTrip()
 	if _, err := a.conn.Exec(ctx, sql, args...); err != nil {
+		if c := a.unresolvable(tx, i, kind, err); c != nil {
+			return c
+		}
 		return fmt.Errorf("%s %s: %s: insert the remote row: %w", ch.Op, ch.Rel.Table, kind, err)
 	}
 	res := ResolutionOverwritten
@@ -256,11 +276,27 @@ func (a *Applier) overwriteUpdate(ctx context.Context, tx *change.Tx, i int, out
 	a.roundTrip()
 	tag, err := a.conn.Exec(ctx, s.sql, args...)
 	if err != nil {
+		if c := a.unresolvable(tx, i, KindUpdateExists, err); c != nil {
+			return c
+		}
 		return fmt.Errorf("%s %s: update_exists: update after removing the colliding rows: %w", ch.Op, ch.Rel.Table, err)
 	}
 	out.rows.Update += uint64(tag.RowsAffected())
 	out.events = append(out.events, event{idx: i, kind: KindUpdateExists, resolution: ResolutionOverwritten, local: local})
 	return nil
+}
+
+// unresolvable turns a unique violation that remains after overwrite removed
+// every row colliding on the keys it knows (a partial or expression unique
+// index) into a conflict: the direction stops, the event is recorded, and a
+// DBA can fix the data or pgduet.skip it.
+func (a *Applier) unresolvable(tx *change.Tx, i int, kind string, err error) *ConflictError {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+		return nil
+	}
+	return a.conflict(tx, i, kind, keyFromDetail(pgErr.Detail),
+		fmt.Sprintf("overwrite cannot resolve it: the collision is on unique index %s, a partial or expression index whose colliding row pgduet cannot look up: %s", pgErr.ConstraintName, pgErr.Message), pgErr)
 }
 
 // keyCond is a row identified by the values of some target columns.
@@ -287,21 +323,25 @@ func slicesEqualInts(a, b []int) bool {
 func (a *Applier) deleteColliding(ctx context.Context, t *table, b *binding, row []change.Value, except *keyCond) ([]byte, error) {
 	var ors []string
 	var args []any
-	param := func(v change.Value) string {
-		args = append(args, textArg(v))
-		return fmt.Sprintf("$%d", len(args))
-	}
 	for _, u := range t.target.uniques {
 		var ands []string
-		for _, j := range u {
+		var vals []any
+		for _, j := range u.cols {
 			src := b.tgtToSrc[j]
-			if src < 0 || src >= len(row) || row[src].Kind != change.Text {
-				ands = nil // a NULL (or a value not sent) cannot collide on this key
+			if src < 0 || src >= len(row) || row[src].Kind == change.Unchanged ||
+				row[src].Kind == change.Null && !u.nullsEqual {
+				ands = nil // a value not sent, or a NULL (unless NULLS NOT DISTINCT), cannot collide on this key
 				break
 			}
-			ands = append(ands, pgx.Identifier{t.target.cols[j].name}.Sanitize()+" = "+param(row[src]))
+			vals = append(vals, textArg(row[src]))
+			op := " = "
+			if row[src].Kind == change.Null {
+				op = " IS NOT DISTINCT FROM "
+			}
+			ands = append(ands, pgx.Identifier{t.target.cols[j].name}.Sanitize()+op+fmt.Sprintf("$%d", len(args)+len(vals)))
 		}
 		if len(ands) > 0 {
+			args = append(args, vals...)
 			ors = append(ors, "("+strings.Join(ands, " AND ")+")")
 		}
 	}
@@ -312,7 +352,8 @@ func (a *Applier) deleteColliding(ctx context.Context, t *table, b *binding, row
 	if except != nil {
 		var ands []string
 		for k, j := range except.cols {
-			ands = append(ands, pgx.Identifier{t.target.cols[j].name}.Sanitize()+" = "+param(except.vals[k]))
+			args = append(args, textArg(except.vals[k]))
+			ands = append(ands, pgx.Identifier{t.target.cols[j].name}.Sanitize()+fmt.Sprintf(" = $%d", len(args)))
 		}
 		where += " AND NOT (" + strings.Join(ands, " AND ") + ")"
 	}
@@ -343,18 +384,14 @@ func (a *Applier) recordEvents(ctx context.Context, tx *change.Tx, plans []*rowP
 	b := &pgx.Batch{}
 	for _, i := range out.missing {
 		ch := &tx.Changes[i]
-		b.Queue(insertConflictSQL, a.cfg.Pair, a.cfg.Peer, KindDeleteMissing, string(plans[i].tbl.policy()), ResolutionSkipped,
+		b.Queue(insertConflictPlainSQL, a.cfg.Pair, a.cfg.Peer, KindDeleteMissing, string(plans[i].tbl.policy()), ResolutionSkipped,
 			ch.Rel.Table.String(), nil, "no row matches the old key "+plans[i].keyString(), nil, jsonArg(remoteRow(ch)),
 			tx.EndLSN.String(), int64(tx.Xid), i)
 	}
 	for _, e := range out.events {
 		ch := &tx.Changes[e.idx]
-		local := e.local
-		if local == nil && e.resolution == ResolutionSkipped && ch.Op == change.Insert {
-			local = a.localRowTx(ctx, ch)
-		}
-		b.Queue(insertConflictSQL, a.cfg.Pair, a.cfg.Peer, e.kind, string(plans[e.idx].tbl.policy()), e.resolution,
-			ch.Rel.Table.String(), nil, e.detail, jsonArg(local), jsonArg(remoteRow(ch)),
+		b.Queue(insertConflictPlainSQL, a.cfg.Pair, a.cfg.Peer, e.kind, string(plans[e.idx].tbl.policy()), e.resolution,
+			ch.Rel.Table.String(), nil, e.detail, jsonArg(e.local), jsonArg(remoteRow(ch)),
 			tx.EndLSN.String(), int64(tx.Xid), e.idx)
 	}
 	a.roundTrip()
@@ -371,8 +408,37 @@ func (a *Applier) recordEvents(ctx context.Context, tx *change.Tx, plans []*rowP
 	return nil
 }
 
-// localRowTx reads, on the apply connection, the local row an INSERT met
-// (by the table's key), for the log.
-func (a *Applier) localRowTx(ctx context.Context, ch *change.Change) []byte {
-	return a.localRow(ctx, a.conn, ch)
+// fillKeptRows records, after COMMIT and on a connection of its own, the
+// local rows that ignored INSERTs met (kept as they were): read inside the
+// transaction, a failure there (the table changed by later DDL of the same
+// transaction) would abort it. Failures are logged, never fatal.
+func (a *Applier) fillKeptRows(tx *change.Tx, out *outcome) {
+	var todo []event
+	for _, e := range out.events {
+		if e.local == nil && e.resolution == ResolutionSkipped && tx.Changes[e.idx].Op == change.Insert {
+			todo = append(todo, e)
+		}
+	}
+	if len(todo) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, a.cfg.ConnString)
+	if err != nil {
+		a.log.Warn("could not record the kept local rows in pgduet.conflicts", "err", err, "lsn", tx.EndLSN)
+		return
+	}
+	defer conn.Close(ctx)
+	for _, e := range todo {
+		local := a.localRow(ctx, conn, &tx.Changes[e.idx])
+		if local == nil {
+			continue
+		}
+		if _, err := conn.Exec(ctx, `UPDATE pgduet.conflicts SET local_row = $1::jsonb WHERE pair = $2 AND origin_node = $3
+			AND source_lsn = $4::pg_lsn AND source_seq = $5 AND kind = $6`, string(local), a.cfg.Pair, a.cfg.Peer, tx.EndLSN.String(), e.idx, e.kind); err != nil {
+			a.log.Warn("could not record a kept local row in pgduet.conflicts", "err", err, "lsn", tx.EndLSN)
+			return
+		}
+	}
 }

@@ -152,6 +152,10 @@ func (a *Applier) apply(ctx context.Context, tx *change.Tx) error {
 			return err
 		}
 	}
+	if err := a.resolveStops(ctx, tx); err != nil {
+		a.rollback(ctx)
+		return err
+	}
 
 	a.roundTrip()
 	res, err := pc.Exec(ctx, "COMMIT").ReadAll()
@@ -192,7 +196,9 @@ func (a *Applier) apply(ctx context.Context, tx *change.Tx) error {
 	a.stats.LastCommitTime = tx.CommitTime
 	a.stats.LastAppliedAt = now
 	a.statsMu.Unlock()
+	delete(a.stopped, tx.EndLSN)
 
+	a.fillKeptRows(tx, out)
 	for _, i := range out.missing {
 		ch := &tx.Changes[i]
 		a.warnConflict(ch.Rel.Table, KindDeleteMissing, "delete found no row; skipped (delete_missing, recorded in pgduet.conflicts)",
