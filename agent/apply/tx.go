@@ -285,7 +285,6 @@ type outcome struct {
 	redo     int
 	hasRedo  bool
 	redoKind string
-	redoErr  *pgconn.PgError
 }
 
 // merge adds a pass's outcome to the transaction's.
@@ -417,7 +416,7 @@ func (a *Applier) pipeline(ctx context.Context, tx *change.Tx, lo, hi int, begin
 			}
 			if out.failure == nil && !out.hasRedo {
 				if kind := a.survivable(tx, s, guarded, plans, pgErr); kind != "" {
-					out.hasRedo, out.redo, out.redoKind, out.redoErr = true, s.idx, kind, pgErr
+					out.hasRedo, out.redo, out.redoKind = true, s.idx, kind
 				} else {
 					out.failure = a.stepError(tx, s, pgErr)
 				}
