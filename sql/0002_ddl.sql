@@ -180,7 +180,7 @@ BEGIN
 END $$;
 
 -- capture_end does the work of the ddl_command_end trigger. It runs as the
--- trigger function's owner (see on_ddl_command_end), never raises except to
+-- trigger function's owner (see on_ddl_event), never raises except to
 -- reject, and records a capture_error row when capturing fails.
 CREATE OR REPLACE FUNCTION pgduet.capture_end(tg_tag text, caller_search_path text)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -290,44 +290,27 @@ BEGIN
     END;
 END $$;
 
--- The trigger functions. They are SECURITY DEFINER (the capture writes
--- pgduet's table whoever runs the DDL) but cannot pin search_path with a SET
--- clause, because the search_path the command ran with is part of what is
--- captured. So the first statement reads it, the second pins a safe one for
--- the rest of the call, and the caller's is put back at the end. Until the
--- pin, the caller's search_path is in force (with pg_temp first for types):
--- every name the wrappers use, their variable's type included, is
--- schema-qualified, so nothing of the caller's can stand in for it.
-CREATE OR REPLACE FUNCTION pgduet.on_ddl_command_end()
+-- The trigger function of all three event triggers. It is SECURITY DEFINER
+-- (the capture writes pgduet's table whoever runs the DDL) but cannot pin
+-- search_path with a SET clause, because the search_path the command ran with
+-- is part of what is captured. So the first statement reads it, the second
+-- pins a safe one for the rest of the call, and the caller's is put back at
+-- the end. Until the pin, the caller's search_path is in force (with pg_temp
+-- first for types): every name used before it, the variable's type included,
+-- is schema-qualified, and no operator is used before it.
+CREATE OR REPLACE FUNCTION pgduet.on_ddl_event()
 RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
     caller_path pg_catalog.text;
 BEGIN
     caller_path := pg_catalog.current_setting('search_path');
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-    PERFORM pgduet.capture_end(TG_TAG, caller_path);
-    PERFORM pg_catalog.set_config('search_path', caller_path, true);
-END $$;
-
-CREATE OR REPLACE FUNCTION pgduet.on_sql_drop()
-RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
-DECLARE
-    caller_path pg_catalog.text;
-BEGIN
-    caller_path := pg_catalog.current_setting('search_path');
-    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-    PERFORM pgduet.capture_drop(TG_TAG, caller_path);
-    PERFORM pg_catalog.set_config('search_path', caller_path, true);
-END $$;
-
-CREATE OR REPLACE FUNCTION pgduet.on_table_rewrite()
-RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
-DECLARE
-    caller_path pg_catalog.text;
-BEGIN
-    caller_path := pg_catalog.current_setting('search_path');
-    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-    PERFORM pgduet.capture_rewrite(TG_TAG, caller_path);
+    CASE TG_EVENT
+        WHEN 'ddl_command_end' THEN PERFORM pgduet.capture_end(TG_TAG, caller_path);
+        WHEN 'sql_drop' THEN PERFORM pgduet.capture_drop(TG_TAG, caller_path);
+        WHEN 'table_rewrite' THEN PERFORM pgduet.capture_rewrite(TG_TAG, caller_path);
+        ELSE NULL;
+    END CASE;
     PERFORM pg_catalog.set_config('search_path', caller_path, true);
 END $$;
 
@@ -335,8 +318,8 @@ REVOKE ALL ON FUNCTION pgduet.capture_end(text, text), pgduet.capture_drop(text,
     pgduet.capture_failed(text, text), pgduet.reject_ddl(text), pgduet.skip(bigint, text) FROM PUBLIC;
 
 DROP EVENT TRIGGER IF EXISTS pgduet_ddl_command_end;
-CREATE EVENT TRIGGER pgduet_ddl_command_end ON ddl_command_end EXECUTE FUNCTION pgduet.on_ddl_command_end();
+CREATE EVENT TRIGGER pgduet_ddl_command_end ON ddl_command_end EXECUTE FUNCTION pgduet.on_ddl_event();
 DROP EVENT TRIGGER IF EXISTS pgduet_sql_drop;
-CREATE EVENT TRIGGER pgduet_sql_drop ON sql_drop EXECUTE FUNCTION pgduet.on_sql_drop();
+CREATE EVENT TRIGGER pgduet_sql_drop ON sql_drop EXECUTE FUNCTION pgduet.on_ddl_event();
 DROP EVENT TRIGGER IF EXISTS pgduet_table_rewrite;
-CREATE EVENT TRIGGER pgduet_table_rewrite ON table_rewrite EXECUTE FUNCTION pgduet.on_table_rewrite();
+CREATE EVENT TRIGGER pgduet_table_rewrite ON table_rewrite EXECUTE FUNCTION pgduet.on_ddl_event();
