@@ -149,6 +149,19 @@ RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                 ELSE current_setting('role') END
 $$;
 
+-- enqueue writes one queue row with what every row carries: the client's
+-- query string, the caller's search_path and role, the backend, transaction
+-- and statement time.
+CREATE OR REPLACE FUNCTION pgduet.enqueue(event text, tg_tag text, object_type text, schema_name text, identity text,
+                                          command integer, caller_search_path text, detail text DEFAULT NULL)
+RETURNS void LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO pgduet.ddl_queue (event, tag, object_type, schema_name, identity, command, query,
+                                  search_path, role_name, backend_pid, txid, stmt_time, detail)
+    VALUES (event, tg_tag, object_type, schema_name, identity, command, current_query(),
+            caller_search_path, pgduet.command_role(), pg_backend_pid(),
+            pg_current_xact_id()::text::bigint, statement_timestamp(), detail)
+$$;
+
 -- capture_failed records that capturing one command failed, so the peer stops
 -- on it (ddl_unsupported) instead of silently missing DDL; if even that fails,
 -- a WARNING is all that is left, since capture never fails the user's DDL.
@@ -156,9 +169,7 @@ CREATE OR REPLACE FUNCTION pgduet.capture_failed(tg_tag text, err text)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     BEGIN
-        INSERT INTO pgduet.ddl_queue (event, tag, command, query, search_path, role_name, backend_pid, txid, stmt_time, detail)
-        VALUES ('capture_error', tg_tag, 0, current_query(), current_setting('search_path'), pgduet.command_role(),
-                pg_backend_pid(), pg_current_xact_id()::text::bigint, statement_timestamp(), err);
+        PERFORM pgduet.enqueue('capture_error', tg_tag, NULL, NULL, NULL, 0, current_setting('search_path'), err);
     EXCEPTION WHEN OTHERS THEN
         RAISE WARNING 'pgduet: could not capture % for replication: % (and recording the failure failed: %)', tg_tag, err, SQLERRM;
     END;
@@ -215,11 +226,7 @@ BEGIN
             IF r.schema_name = 'pgduet' THEN
                 CONTINUE;
             END IF;
-            INSERT INTO pgduet.ddl_queue (event, tag, object_type, schema_name, identity, command, query,
-                                          search_path, role_name, backend_pid, txid, stmt_time)
-            VALUES ('ddl_command_end', tg_tag, r.object_type, r.schema_name, r.object_identity, cmd, current_query(),
-                    caller_search_path, pgduet.command_role(), pg_backend_pid(),
-                    pg_current_xact_id()::text::bigint, statement_timestamp());
+            PERFORM pgduet.enqueue('ddl_command_end', tg_tag, r.object_type, r.schema_name, r.object_identity, cmd, caller_search_path);
         END LOOP;
     EXCEPTION WHEN OTHERS THEN
         PERFORM pgduet.capture_failed(tg_tag, SQLERRM);
@@ -253,11 +260,7 @@ BEGIN
             IF r.schema_name = 'pgduet' THEN
                 CONTINUE;
             END IF;
-            INSERT INTO pgduet.ddl_queue (event, tag, object_type, schema_name, identity, command, query,
-                                          search_path, role_name, backend_pid, txid, stmt_time)
-            VALUES ('sql_drop', tg_tag, r.object_type, r.schema_name, r.object_identity, cmd, current_query(),
-                    caller_search_path, pgduet.command_role(), pg_backend_pid(),
-                    pg_current_xact_id()::text::bigint, statement_timestamp());
+            PERFORM pgduet.enqueue('sql_drop', tg_tag, r.object_type, r.schema_name, r.object_identity, cmd, caller_search_path);
         END LOOP;
     EXCEPTION WHEN OTHERS THEN
         PERFORM pgduet.capture_failed(tg_tag, SQLERRM);
@@ -276,12 +279,9 @@ BEGIN
         RETURN;
     END IF;
     BEGIN
-        INSERT INTO pgduet.ddl_queue (event, tag, object_type, schema_name, identity, command, query,
-                                      search_path, role_name, backend_pid, txid, stmt_time, detail)
-        SELECT 'table_rewrite', tg_tag, 'table', n.nspname, format('%I.%I', n.nspname, c.relname),
-               pgduet.command_number(false), current_query(), caller_search_path, pgduet.command_role(),
-               pg_backend_pid(), pg_current_xact_id()::text::bigint, statement_timestamp(),
-               'reason ' || pg_event_trigger_table_rewrite_reason()
+        PERFORM pgduet.enqueue('table_rewrite', tg_tag, 'table', n.nspname, format('%I.%I', n.nspname, c.relname),
+                               pgduet.command_number(false), caller_search_path,
+                               'reason ' || pg_event_trigger_table_rewrite_reason())
           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE c.oid = pg_event_trigger_table_rewrite_oid() AND n.nspname NOT IN ('pgduet', 'pg_temp')
            AND c.relpersistence <> 't';
@@ -314,7 +314,7 @@ BEGIN
     PERFORM pg_catalog.set_config('search_path', caller_path, true);
 END $$;
 
-REVOKE ALL ON FUNCTION pgduet.capture_end(text, text), pgduet.capture_drop(text, text), pgduet.capture_rewrite(text, text),
+REVOKE ALL ON FUNCTION pgduet.enqueue(text, text, text, text, text, integer, text, text), pgduet.capture_end(text, text), pgduet.capture_drop(text, text), pgduet.capture_rewrite(text, text),
     pgduet.capture_failed(text, text), pgduet.reject_ddl(text), pgduet.skip(bigint, text) FROM PUBLIC;
 
 DROP EVENT TRIGGER IF EXISTS pgduet_ddl_command_end;

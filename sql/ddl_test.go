@@ -259,4 +259,12 @@ func TestCaptureKeysAndRewrites(t *testing.T) {
 	if strings.Join(got, ",") != "table_rewrite public.t 1,ddl_command_end public.t 1,ddl_command_end public.t 2" {
 		t.Errorf("rows for a volatile and a constant default: %v", got)
 	}
+
+	// What a failed capture leaves for the peer to stop on.
+	exec(t, conn, `TRUNCATE pgduet.ddl_queue; SELECT pgduet.capture_failed('CREATE TABLE', 'boom')`)
+	var ev, tag, detail string
+	if err := conn.QueryRow(context.Background(), `SELECT event, tag, detail FROM pgduet.ddl_queue`).Scan(&ev, &tag, &detail); err != nil ||
+		ev != "capture_error" || tag != "CREATE TABLE" || detail != "boom" {
+		t.Errorf("capture_error row: %q %q %q (%v)", ev, tag, detail, err)
+	}
 }

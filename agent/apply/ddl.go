@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pglogrepl"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgduet/pgduet/agent/change"
@@ -476,7 +475,7 @@ func (a *Applier) runDDL(ctx context.Context, tx *change.Tx, act ddlAction) erro
 				act.detail = err.Error()
 				a.countSkip(KindDDLFailed)
 				a.log.Warn("DDL failed and was skipped (policy "+rules.Policy+")", "statement", act.sql, "err", err, "lsn", tx.EndLSN)
-				return a.record(ctx, a.conn, tx, act, KindDDLFailed, ResolutionSkipped)
+				return a.record(ctx, tx, act, KindDDLFailed, ResolutionSkipped)
 			}
 			return &DDLError{Statement: act.sql, Source: act.source, EndLSN: tx.EndLSN, Seq: act.seq, Node: a.cfg.Node, err: err}
 		}
@@ -495,7 +494,7 @@ func (a *Applier) runDDL(ctx context.Context, tx *change.Tx, act ddlAction) erro
 	case KindDDLDenied:
 		a.countSkip(act.kind)
 		a.log.Warn("DDL not replayed: "+act.detail, "kind", act.kind, "statement", act.source, "lsn", tx.EndLSN)
-		return a.record(ctx, a.conn, tx, act, act.kind, "skipped")
+		return a.record(ctx, tx, act, act.kind, ResolutionSkipped)
 	}
 	// ddl_unsupported
 	if sk, ok := a.skips[skipKey{tx.EndLSN, act.seq}]; ok {
@@ -507,7 +506,7 @@ func (a *Applier) runDDL(ctx context.Context, tx *change.Tx, act ddlAction) erro
 	}
 	a.countSkip(act.kind)
 	a.log.Warn("DDL not replayed (policy "+rules.Policy+"): "+act.detail, "kind", act.kind, "statement", act.source, "lsn", tx.EndLSN)
-	return a.record(ctx, a.conn, tx, act, act.kind, "skipped")
+	return a.record(ctx, tx, act, act.kind, ResolutionSkipped)
 }
 
 // checkRole makes sure the role that ran the DDL on the source exists here.
@@ -553,15 +552,14 @@ func (a *Applier) countSkip(kind string) {
 	a.statsMu.Unlock()
 }
 
-// record writes a DDL event to pgduet.conflicts through conn, the apply
-// connection, inside its transaction.
-func (a *Applier) record(ctx context.Context, conn *pgx.Conn, tx *change.Tx, act ddlAction, kind, resolution string) error {
+// record writes a DDL event to pgduet.conflicts inside the apply transaction.
+func (a *Applier) record(ctx context.Context, tx *change.Tx, act ddlAction, kind, resolution string) error {
 	stmt := act.source
 	if act.sql != "" {
 		stmt = act.sql
 	}
 	a.roundTrip()
-	_, err := conn.Exec(ctx, insertConflictPlainSQL, a.cfg.Pair, a.cfg.Peer, kind, a.policyName(), resolution,
+	_, err := a.conn.Exec(ctx, insertConflictPlainSQL, a.cfg.Pair, a.cfg.Peer, kind, a.policyName(), resolution,
 		nil, stmt, act.detail, nil, nil, tx.EndLSN.String(), int64(tx.Xid), act.seq)
 	if err != nil {
 		return fmt.Errorf("record %s in pgduet.conflicts: %w", kind, err)
