@@ -208,6 +208,9 @@ func (a *Agent) setupOnce(ctx context.Context) error {
 	if err := prepareDDL(ctx, conn, a.cfg, a.node.Name); err != nil {
 		return err
 	}
+	if err := prepareLWW(ctx, conn, a.cfg, a.node.Name); err != nil {
+		return err
+	}
 	if err := capture.Setup(ctx, conn, a.connString, a.cfg.Pair.Name, a.node.Name,
 		a.cfg.PublicationSchemasOn(a.node.Name), publicationTables(a.cfg, a.node.Name)); err != nil {
 		return err

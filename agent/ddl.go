@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -106,7 +107,61 @@ func ddlRules(cfg *policies.Config, peer string) *apply.DDLRules {
 			}
 			return cfg.SchemaSelectedOn(cfg.Pair.DDLSource, schema)
 		},
-		Stop:   cfg.Conflicts.Policy == policies.PolicyFail,
-		Policy: cfg.Conflicts.Policy,
+		Stop:    cfg.Conflicts.Policy == policies.PolicyFail,
+		Policy:  cfg.Conflicts.Policy,
+		SyncLWW: cfg.UsesLastWriteWins(),
 	}
+}
+
+// tombstoneRetention is how long a tombstone of a local delete is kept: a
+// change from the peer that committed before the delete but arrives later
+// than this (the peer's agent was down that long) could bring the row back.
+const tombstoneRetention = "7 days"
+
+// prepareLWW gets the node ready for last_write_wins (SPEC §7): it checks
+// track_commit_timestamp, tells the event triggers which tables use the
+// policy (pgduet.pair_settings.lww), puts the tombstone triggers on them
+// (and takes them off tables that no longer use it), refuses tables without
+// a key, and prunes old tombstones.
+func prepareLWW(ctx context.Context, conn *pgx.Conn, cfg *policies.Config, node string) error {
+	rules := map[string]any{}
+	if cfg.UsesLastWriteWins() {
+		var track string
+		if err := conn.QueryRow(ctx, "SELECT current_setting('track_commit_timestamp')").Scan(&track); err != nil {
+			return fmt.Errorf("check track_commit_timestamp: %w", err)
+		}
+		if track != "on" {
+			return permanent(fmt.Errorf("the conflict policy last_write_wins needs track_commit_timestamp = on (it is %s) on node %s: run ALTER SYSTEM SET track_commit_timestamp = on, then restart PostgreSQL", track, node))
+		}
+		schemas, tables, except := cfg.LastWriteWinsOn(node)
+		rules["schemas"], rules["tables"], rules["except"] = nonNil(schemas), nonNil(tables), nonNil(except)
+	}
+	if _, err := conn.Exec(ctx, `UPDATE pgduet.pair_settings SET lww = $2 WHERE pair = $1 AND lww IS DISTINCT FROM $2`, cfg.Pair.Name, rules); err != nil {
+		return fmt.Errorf("record the last_write_wins tables in pgduet.pair_settings: %w", err)
+	}
+	rows, err := conn.Query(ctx, `SELECT t::text FROM pgduet.lww_sync_all() AS t`)
+	if err != nil {
+		return fmt.Errorf("put the last_write_wins triggers on the tables: %w", err)
+	}
+	keyless, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("put the last_write_wins triggers on the tables: %w", err)
+	}
+	if len(keyless) > 0 {
+		return permanent(fmt.Errorf("the conflict policy last_write_wins needs a primary key (or replica identity index) on every table it covers, and node %s has tables without: %s; add one, or give them another policy (table \"s.t\" { conflicts { policy = ... } })",
+			node, strings.Join(keyless, ", ")))
+	}
+	if _, err := conn.Exec(ctx, `DELETE FROM pgduet.tombstones d WHERE d.deleted_at < now() - $1::interval
+		OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = d.relid)`, tombstoneRetention); err != nil {
+		return fmt.Errorf("prune pgduet.tombstones: %w", err)
+	}
+	return nil
+}
+
+// nonNil makes an empty list a JSON [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }

@@ -76,9 +76,8 @@ type Retry struct {
 	Other      time.Duration // any other retryable failure
 }
 
-// Conflict policies (SPEC §7). This version enforces PolicyFail,
-// PolicyIgnore and PolicyOverwrite; PolicyLastWriteWins is refused at load
-// ("Not supported yet": it needs tombstones for deletes).
+// Conflict policies (SPEC §7). PolicyLastWriteWins needs
+// track_commit_timestamp = on on both nodes (the agent checks at start).
 const (
 	PolicyFail          = "fail"
 	PolicyIgnore        = "ignore"

@@ -582,8 +582,7 @@ func (d *decoder) decodeTableConflictsBlock(b *hcl.Block, t *TableSel) {
 	}
 }
 
-// conflictPolicy checks conflicts.policy: unknown values are invalid,
-// last_write_wins is not supported yet.
+// conflictPolicy checks conflicts.policy: unknown values are invalid.
 func (d *decoder) conflictPolicy(attrs hcl.Attributes) (string, bool) {
 	v, attr, ok := d.str(attrs, "policy")
 	if !ok {
@@ -592,12 +591,6 @@ func (d *decoder) conflictPolicy(attrs hcl.Attributes) (string, bool) {
 	switch {
 	case !contains(conflictPolicies, v):
 		d.add(errorAt(attr.Expr.Range(), "Invalid value", "The conflict policy %q does not exist; it must be %s.", v, enumHelp(conflictPolicies)))
-	case v == PolicyLastWriteWins:
-		d.add(notSupportedBecause(attr.Expr.Range(), fmt.Sprintf("The conflict policy %q", v),
-			"it needs tombstones for deletes (without them, an older update from the peer would bring a deleted row back), which come in a later version",
-			fmt.Sprintf("Choose %s for now.", enumHelp(supportedPolicies))))
-	case !contains(supportedPolicies, v):
-		d.add(notSupported(attr.Expr.Range(), fmt.Sprintf("The conflict policy %q", v)))
 	default:
 		return v, true
 	}

@@ -28,7 +28,7 @@
 // against its globs is ddlparse's job.
 //
 // Conflicts (SPEC §7): the pair-level conflicts block sets the policy
-// ("fail", "ignore" or "overwrite") and how long rows stay in
+// ("fail", "ignore", "overwrite" or "last_write_wins") and how long rows stay in
 // pgduet.conflicts ([Config.Conflicts]); a table block's conflicts
 // sub-block overrides the policy for its table ([TableSel.Conflicts] is the
 // effective one). [Config.PolicyOn] answers per table in either node's
@@ -36,7 +36,7 @@
 //
 // Settings that belong to the policy language but that this version of
 // pgduet does not enforce yet (sync, throttle, alert, names, table
-// columns/where, the conflict policy "last_write_wins") are declared in
+// columns/where) are declared in
 // the schemas and refused with a "Not supported yet" error: a setting is
 // never silently ignored.
 //

@@ -238,8 +238,6 @@ func TestErrorDetails(t *testing.T) {
 		{"duplicate_node.hcl", `already declared at testdata/error/duplicate_node.hcl:5:1`},
 		{"duplicate_retry.hcl", `the first one is at testdata/error/duplicate_retry.hcl:`},
 		{"sync_block.hcl", `The sync block belongs to the pgduet policy language, but this version of pgduet does not enforce it. Remove it`},
-		{"conflicts_policy_not_supported.hcl", `The conflict policy "last_write_wins" belongs to the pgduet policy language`},
-		{"conflicts_policy_not_supported.hcl", `it needs tombstones for deletes`},
 		{"table_conflicts_retention.hcl", `retention is set per pair, not per table`},
 		{"duplicate_table_conflicts.hcl", `The table "public.orders" block already has a conflicts block at testdata/error/duplicate_table_conflicts.hcl:32:3`},
 		{"bad_retention.hcl", `conflicts.retention: "30 days" is not a duration`},

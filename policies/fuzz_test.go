@@ -94,11 +94,11 @@ func FuzzParse(f *testing.F) {
 		_ = cfg.TableTargets()
 		// Conflict policies: only enforced ones, a table block's under its
 		// names on both nodes.
-		if !slices.Contains(supportedPolicies, cfg.Conflicts.Policy) || cfg.Conflicts.Retention <= 0 {
+		if !slices.Contains(conflictPolicies, cfg.Conflicts.Policy) || cfg.Conflicts.Retention <= 0 {
 			t.Fatalf("conflicts %+v", cfg.Conflicts)
 		}
 		for _, tb := range cfg.Tables {
-			if !slices.Contains(supportedPolicies, tb.Conflicts) {
+			if !slices.Contains(conflictPolicies, tb.Conflicts) {
 				t.Fatalf("table %s.%s has policy %q", tb.Schema, tb.Name, tb.Conflicts)
 			}
 			if p := cfg.PolicyOn(source, tb.Schema, tb.Name); p != tb.Conflicts {

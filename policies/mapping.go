@@ -239,8 +239,8 @@ func (c *Config) SelectedOn(node, schema, table string) (ops []Op, ok bool) {
 // mapped back to the DDL source's names exactly as SelectedOn does, so a
 // table block's policy applies under its target name there, and a table
 // that is not the image of a selected table (or an unknown node) gets the
-// pair's policy. The answer is always PolicyFail, PolicyIgnore or
-// PolicyOverwrite. Callers on the hot path should cache it per relation.
+// pair's policy. The answer is always PolicyFail, PolicyIgnore,
+// PolicyOverwrite or PolicyLastWriteWins. Callers on the hot path should cache it per relation.
 func (c *Config) PolicyOn(node, schema, table string) string {
 	switch c.role(node) {
 	case roleSource:
@@ -345,4 +345,47 @@ func (c *Config) TableTargets() map[[2]string][2]string {
 		out[[2]string{t.Schema, t.Name}] = [2]string{t.TargetSchema, t.TargetName}
 	}
 	return out
+}
+
+// UsesLastWriteWins reports whether any table's conflict policy is
+// last_write_wins (the pair's, or a table block's).
+func (c *Config) UsesLastWriteWins() bool {
+	if c.Conflicts.Policy == PolicyLastWriteWins {
+		return true
+	}
+	for _, t := range c.Tables {
+		if t.Conflicts == PolicyLastWriteWins {
+			return true
+		}
+	}
+	return false
+}
+
+// LastWriteWinsOn describes, in the names of node `node`, which tables use
+// last_write_wins: every table of schemas (the schema blocks, when the
+// pair's policy is last_write_wins) except those in except (table blocks
+// with another policy), and the tables in tables (table blocks whose
+// effective policy is last_write_wins). All nil for an unknown node.
+func (c *Config) LastWriteWinsOn(node string) (schemas []string, tables, except [][2]string) {
+	role := c.role(node)
+	if role == roleNone {
+		return nil, nil, nil
+	}
+	pairLWW := c.Conflicts.Policy == PolicyLastWriteWins
+	if pairLWW {
+		schemas = c.PublicationSchemasOn(node)
+	}
+	for _, t := range c.Tables {
+		name := [2]string{t.Schema, t.Name}
+		if role == roleOther {
+			name = [2]string{t.TargetSchema, t.TargetName}
+		}
+		switch {
+		case t.Conflicts == PolicyLastWriteWins:
+			tables = append(tables, name)
+		case pairLWW:
+			except = append(except, name)
+		}
+	}
+	return schemas, tables, except
 }

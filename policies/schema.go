@@ -126,12 +126,8 @@ var refusedBlocks = map[string]*hcl.BodySchema{
 	"names":    namesSchema,
 }
 
-// conflictPolicies are the valid conflicts.policy values; supportedPolicies
-// the ones this version enforces (last_write_wins is refused).
-var (
-	conflictPolicies  = []string{PolicyFail, PolicyIgnore, PolicyOverwrite, PolicyLastWriteWins}
-	supportedPolicies = []string{PolicyFail, PolicyIgnore, PolicyOverwrite}
-)
+// conflictPolicies are the valid conflicts.policy values.
+var conflictPolicies = []string{PolicyFail, PolicyIgnore, PolicyOverwrite, PolicyLastWriteWins}
 
 // ddlReverseModes are the valid ddl.reverse values.
 var ddlReverseModes = []string{DDLReverseIgnore, DDLReverseReject}

@@ -101,16 +101,28 @@ BEGIN
                   event_id, r.kind, r.source_lsn, r.pair);
 END $$;
 
+-- own_trigger: is the object one of the row triggers pgduet puts on
+-- last_write_wins tables (0003_lww.sql)? Their names start with pgduet_lww_.
+CREATE OR REPLACE FUNCTION pgduet.own_trigger(object_type text, identity text)
+RETURNS boolean LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT object_type = 'trigger' AND identity LIKE 'pgduet\_lww\_% on %'
+$$;
+
+-- internal_session: is this pgduet's own install or setup work
+-- (pgduet.internal = on)? Only a superuser login (pgduet's agent) can mark
+-- its session internal: anyone can set a custom setting.
+CREATE OR REPLACE FUNCTION pgduet.internal_session()
+RETURNS boolean LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(current_setting('pgduet.internal', true), '') = 'on'
+           AND coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = session_user), false)
+$$;
+
 -- capture_mode: 'capture', 'reject' or 'off' for this node, from every
--- pair's settings. Internal sessions (pgduet.internal = on, set by a
--- superuser login) are 'off'.
+-- pair's settings. Internal sessions are 'off'.
 CREATE OR REPLACE FUNCTION pgduet.capture_mode()
 RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT CASE
-        -- Only a superuser login (pgduet's agent) can mark its session
-        -- internal: anyone can set a custom setting.
-        WHEN coalesce(current_setting('pgduet.internal', true), '') = 'on'
-             AND (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = session_user) THEN 'off'
+        WHEN pgduet.internal_session() THEN 'off'
         WHEN bool_or(replicate AND node <> ddl_source AND reverse = 'reject') THEN 'reject'
         WHEN bool_or(replicate) THEN 'capture'
         ELSE 'off' END
@@ -200,6 +212,13 @@ DECLARE
     cmd  integer;
     r    record;
 BEGIN
+    -- The last_write_wins triggers pgduet puts on a table at the end of a
+    -- command (lww_after_ddl) are each node's own business, and no command
+    -- of the client's string.
+    IF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands())
+       AND NOT EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() c WHERE NOT pgduet.own_trigger(c.object_type, c.object_identity)) THEN
+        RETURN;
+    END IF;
     mode := pgduet.capture_mode();
     IF mode = 'off' THEN
         RETURN;
@@ -223,7 +242,7 @@ BEGIN
         END IF;
         cmd := pgduet.command_number(true);
         FOR r IN SELECT * FROM pg_event_trigger_ddl_commands() WHERE NOT in_extension LOOP
-            IF r.schema_name = 'pgduet' THEN
+            IF r.schema_name = 'pgduet' OR pgduet.own_trigger(r.object_type, r.object_identity) THEN
                 CONTINUE;
             END IF;
             PERFORM pgduet.enqueue('ddl_command_end', tg_tag, r.object_type, r.schema_name, r.object_identity, cmd, caller_search_path);
@@ -243,8 +262,10 @@ DECLARE
 BEGIN
     mode := pgduet.capture_mode();
     -- ALTER TABLE ... DROP COLUMN and the like fire sql_drop too; the
-    -- ddl_command_end rows of the same command describe them.
-    IF mode = 'off' OR tg_tag NOT LIKE 'DROP %' THEN
+    -- ddl_command_end rows of the same command describe them. pgduet drops
+    -- its own last_write_wins triggers (lww_sync).
+    IF mode = 'off' OR tg_tag NOT LIKE 'DROP %'
+       OR NOT EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects() d WHERE NOT pgduet.own_trigger(d.object_type, d.object_identity)) THEN
         RETURN;
     END IF;
     IF mode = 'reject' THEN
@@ -257,7 +278,7 @@ BEGIN
     BEGIN
         cmd := pgduet.command_number(false);
         FOR r IN SELECT * FROM pg_event_trigger_dropped_objects() LOOP
-            IF r.schema_name = 'pgduet' THEN
+            IF r.schema_name = 'pgduet' OR pgduet.own_trigger(r.object_type, r.object_identity) THEN
                 CONTINUE;
             END IF;
             PERFORM pgduet.enqueue('sql_drop', tg_tag, r.object_type, r.schema_name, r.object_identity, cmd, caller_search_path);
@@ -306,7 +327,13 @@ BEGIN
     caller_path := pg_catalog.current_setting('search_path');
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     CASE TG_EVENT
-        WHEN 'ddl_command_end' THEN PERFORM pgduet.capture_end(TG_TAG, caller_path);
+        WHEN 'ddl_command_end' THEN
+            PERFORM pgduet.capture_end(TG_TAG, caller_path);
+            -- Not in pgduet's own sessions: the install creates these
+            -- functions, and the agent syncs the triggers itself.
+            IF NOT pgduet.internal_session() THEN
+                PERFORM pgduet.lww_after_ddl(); -- 0003_lww.sql
+            END IF;
         WHEN 'sql_drop' THEN PERFORM pgduet.capture_drop(TG_TAG, caller_path);
         WHEN 'table_rewrite' THEN PERFORM pgduet.capture_rewrite(TG_TAG, caller_path);
         ELSE NULL;

@@ -81,6 +81,7 @@ type Applier struct {
 	roles     map[string]bool         // roles known to exist here (DDL replays as its source role)
 	warned    map[string]*warnState   // rate limit of conflict warnings, per table and kind
 	savepoint bool                    // the open transaction has SAVEPOINT pgduet_pass
+	txTime    []byte                  // the transaction being applied: its source commit time, as last_write_wins compares it
 
 	statsMu  sync.Mutex
 	progress change.LSN

@@ -15,6 +15,7 @@ import (
 type column struct {
 	name           string
 	typ            string // format_type(atttypid, atttypmod) under an empty search_path: schema-qualified, quoted, valid SQL
+	base           string // format_type(atttypid, -1): the type without its modifier (bpchar, "bit"), for casts that must not truncate
 	identityAlways bool   // GENERATED ALWAYS AS IDENTITY: INSERT needs OVERRIDING SYSTEM VALUE, UPDATE cannot set it
 	generated      bool   // GENERATED ALWAYS AS (...) STORED: computed locally, never written
 }
@@ -117,7 +118,7 @@ func (t *table) bind(rel *change.Relation, node string) (*binding, error) {
 // key columns. A missing table gives a row of NULLs.
 const catalogSQL = `
 SELECT w.ord, c.oid, c.relkind::text, c.relreplident::text,
-       coalesce(a.names, '{}'), coalesce(a.types, '{}'), coalesce(a.idents, '{}'), coalesce(a.gens, '{}'),
+       coalesce(a.names, '{}'), coalesce(a.types, '{}'), coalesce(a.bases, '{}'), coalesce(a.idents, '{}'), coalesce(a.gens, '{}'),
        coalesce((SELECT array_agg(att.attname::text ORDER BY k.ord)
                    FROM pg_catalog.pg_index i
                    CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
@@ -145,6 +146,7 @@ SELECT w.ord, c.oid, c.relkind::text, c.relreplident::text,
   LEFT JOIN LATERAL (
         SELECT array_agg(attname::text ORDER BY attnum) AS names,
                array_agg(pg_catalog.format_type(atttypid, atttypmod) ORDER BY attnum) AS types,
+               array_agg(pg_catalog.format_type(atttypid, -1) ORDER BY attnum) AS bases,
                array_agg(attidentity::text ORDER BY attnum) AS idents,
                array_agg(attgenerated::text ORDER BY attnum) AS gens
           FROM pg_catalog.pg_attribute
@@ -166,14 +168,15 @@ func (a *Applier) readCatalog(ctx context.Context, refs []change.TableRef) ([]*t
 	out := make([]*targetTable, 0, len(refs))
 	for rows.Next() {
 		var (
-			ord                                 int64
-			oid                                 *uint32
-			kind, ident                         *string
-			names, types, idents, gens, pk, ris []string
-			deferrable                          []string
-			uniques                             string
+			ord                               int64
+			oid                               *uint32
+			kind, ident                       *string
+			names, types, bases, idents, gens []string
+			pk, ris                           []string
+			deferrable                        []string
+			uniques                           string
 		)
-		if err := rows.Scan(&ord, &oid, &kind, &ident, &names, &types, &idents, &gens, &pk, &ris, &deferrable, &uniques); err != nil {
+		if err := rows.Scan(&ord, &oid, &kind, &ident, &names, &types, &bases, &idents, &gens, &pk, &ris, &deferrable, &uniques); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read the catalog: %w", err)
 		}
@@ -191,6 +194,7 @@ func (a *Applier) readCatalog(ctx context.Context, refs []change.TableRef) ([]*t
 			t.cols = append(t.cols, column{
 				name:           names[i],
 				typ:            types[i],
+				base:           bases[i],
 				identityAlways: idents[i] == "a",
 				generated:      gens[i] != "",
 			})

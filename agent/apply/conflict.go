@@ -17,6 +17,10 @@ const (
 	KindUpdateMissing = "update_missing" // an UPDATE found no row for its old key
 	KindUpdateExists  = "update_exists"  // an UPDATE's new values collide with another row's unique key
 	KindDeleteMissing = "delete_missing" // a DELETE found no row: skipped under every policy
+	// last_write_wins only: the local row is newer than the remote change,
+	// which is left out (resolution kept_local).
+	KindUpdateOlder = "update_older" // an UPDATE older than the row it would change
+	KindDeleteOlder = "delete_older" // a DELETE older than the row it would delete
 )
 
 // ConflictError is a change that could not be applied as it is because of the
@@ -50,8 +54,7 @@ func (e *ConflictError) Error() string {
 // Unwrap returns the server's error behind the conflict, if any.
 func (e *ConflictError) Unwrap() error { return e.err }
 
-// policy is a table's conflict policy (SPEC §7). fail, ignore and overwrite
-// exist; a policy that resolves a conflict by writing something else does it
+// policy is a table's conflict policy (SPEC §7); a policy that resolves a conflict by writing something else does it
 // at the change's position (resolve.go), and a statement whose collision is an
 // outcome rather than an error (INSERT ... ON CONFLICT DO NOTHING) keeps the
 // conflict-free path one pipeline.
@@ -61,6 +64,7 @@ const (
 	policyFail      policy = "fail"
 	policyIgnore    policy = "ignore"
 	policyOverwrite policy = "overwrite"
+	policyLWW       policy = "last_write_wins"
 )
 
 // resolution is what a detected conflict does to its transaction.
@@ -69,12 +73,18 @@ type resolution uint8
 const (
 	resolveFail  resolution = iota // roll back, return a ConflictError
 	resolveSkip                    // log, count, go on; the transaction still commits
-	resolveWrite                   // write something else in its place (overwrite), at its position
+	resolveWrite                   // look again at its position, and write something else there (overwrite, last_write_wins)
 )
 
 // resolve decides what a conflict of kind does under policy p.
 func resolve(p policy, kind string) resolution {
-	if kind == KindDeleteMissing {
+	switch {
+	case p == policyLWW:
+		// A row count of 0 is either the conflict or a newer local row (the
+		// statements compare versions): looked at in place. A DELETE that
+		// found no row is still delete_missing, skipped.
+		return resolveWrite
+	case kind == KindDeleteMissing:
 		return resolveSkip // SPEC §7: skipped (and logged) under every policy
 	}
 	switch p {

@@ -46,6 +46,11 @@ type DDLRules struct {
 	Stop bool
 	// Policy is the policy's name, recorded with each event.
 	Policy string
+	// SyncLWW: some table uses last_write_wins. After each replayed
+	// statement, in the same transaction, the tombstone triggers are put on
+	// the tables it created or changed (pgduet.lww_sync_all): the event
+	// triggers that do it for local DDL do not fire in the apply session.
+	SyncLWW bool
 }
 
 // queueRow is one pgduet.ddl_queue row as it arrived from the peer.
@@ -453,6 +458,9 @@ func (a *Applier) runDDL(ctx context.Context, tx *change.Tx, act ddlAction) erro
 			return err
 		}
 		sql := replaySQL(act)
+		if rules.SyncLWW {
+			sql += ";\nSELECT count(*) FROM pgduet.lww_sync_all()"
+		}
 		if !rules.Stop {
 			// A policy other than fail skips a failing statement: it runs in a
 			// savepoint so the transaction survives it.

@@ -64,9 +64,10 @@ func (a *Applier) survivable(tx *change.Tx, s *step, guarded bool, plans []*rowP
 // guarded reports whether a pass over changes [lo, hi) needs a savepoint: a
 // change among them, on a table whose policy survives conflicts, may need
 // the pass rolled back: an UPDATE (a unique violation aborts the pass; under
-// overwrite a missing row is resolved in place) or an INSERT under overwrite.
-// DELETEs never do (delete_missing is skipped under every policy), nor does an
-// INSERT under ignore (ON CONFLICT DO NOTHING).
+// overwrite a missing row is resolved in place), an INSERT under overwrite,
+// and any change under last_write_wins (a row count of 0 is looked at in
+// place). Otherwise DELETEs never do (delete_missing is skipped under every
+// policy), nor does an INSERT under ignore (ON CONFLICT DO NOTHING).
 func guarded(tx *change.Tx, plans []*rowPlan, lo, hi int) bool {
 	for i := lo; i < hi; i++ {
 		p := plans[i]
@@ -77,8 +78,12 @@ func guarded(tx *change.Tx, plans []*rowPlan, lo, hi int) bool {
 		case change.Update:
 			return true
 		case change.Insert:
-			if p.tbl.policy() == policyOverwrite {
+			if p.tbl.policy() == policyOverwrite || p.tbl.policy() == policyLWW {
 				return true
+			}
+		case change.Delete:
+			if p.tbl.policy() == policyLWW {
+				return true // a row count of 0 may be a newer local row
 			}
 		}
 	}
@@ -156,6 +161,9 @@ func (a *Applier) runSegment(ctx context.Context, tx *change.Tx, lo, hi int, beg
 func (a *Applier) resolveAt(ctx context.Context, tx *change.Tx, i int, kind string, plans []*rowPlan, stmts []*stmt, out *outcome) error {
 	ch := &tx.Changes[i]
 	p := plans[i]
+	if p.tbl.policy() == policyLWW {
+		return a.lwwResolve(ctx, tx, i, kind, p, out)
+	}
 	if p.tbl.policy() == policyIgnore {
 		// Only a unique violation gets here under ignore (update_exists): the
 		// change is left out.
@@ -230,11 +238,16 @@ func (a *Applier) overwriteInsert(ctx context.Context, tx *change.Tx, i int, row
 		}
 		return fmt.Errorf("%s %s: %s: insert the remote row: %w", ch.Op, ch.Rel.Table, kind, err)
 	}
+	out.rows.Insert++
 	res := ResolutionOverwritten
-	if kind == KindUpdateMissing && local == nil {
+	switch {
+	case kind == "" && local == nil:
+		return nil // an insert that met nothing: no conflict (last_write_wins, an UPDATE's row moved to a new key)
+	case kind == "":
+		kind = KindInsertExists
+	case kind == KindUpdateMissing && local == nil:
 		res = ResolutionInserted
 	}
-	out.rows.Insert++
 	out.events = append(out.events, event{idx: i, kind: kind, resolution: res, local: local})
 	return nil
 }
@@ -319,8 +332,29 @@ func slicesEqualInts(a, b []int) bool {
 
 // deleteColliding deletes the local rows that share a unique key with row
 // (source column order), except the row except names, and returns their
-// images as a JSON array (nil when there were none). NULLs never collide.
+// images as a JSON array (nil when there were none). NULLs never collide
+// (except under NULLS NOT DISTINCT).
 func (a *Applier) deleteColliding(ctx context.Context, t *table, b *binding, row []change.Value, except *keyCond) ([]byte, error) {
+	where, args := collidingWhere(t, b, row, except)
+	if where == "" {
+		return nil, nil
+	}
+	q := "WITH d AS (DELETE FROM " + t.from + " AS t WHERE " + where + " RETURNING pg_catalog.to_jsonb(t) AS r) SELECT pg_catalog.jsonb_agg(r)::text FROM d"
+	var out *string
+	a.roundTrip()
+	if err := a.conn.QueryRow(ctx, q, args...).Scan(&out); err != nil {
+		return nil, err
+	}
+	if out == nil {
+		return nil, nil
+	}
+	return []byte(*out), nil
+}
+
+// collidingWhere is the condition for the local rows that share a unique key
+// with row (source column order), except the row except names, with its
+// parameters; "" when no key of row can collide.
+func collidingWhere(t *table, b *binding, row []change.Value, except *keyCond) (string, []any) {
 	var ors []string
 	var args []any
 	for _, u := range t.target.uniques {
@@ -346,7 +380,7 @@ func (a *Applier) deleteColliding(ctx context.Context, t *table, b *binding, row
 		}
 	}
 	if len(ors) == 0 {
-		return nil, nil
+		return "", nil
 	}
 	where := "(" + strings.Join(ors, " OR ") + ")"
 	if except != nil {
@@ -357,16 +391,7 @@ func (a *Applier) deleteColliding(ctx context.Context, t *table, b *binding, row
 		}
 		where += " AND NOT (" + strings.Join(ands, " AND ") + ")"
 	}
-	q := "WITH d AS (DELETE FROM " + t.from + " AS t WHERE " + where + " RETURNING pg_catalog.to_jsonb(t) AS r) SELECT pg_catalog.jsonb_agg(r)::text FROM d"
-	var out *string
-	a.roundTrip()
-	if err := a.conn.QueryRow(ctx, q, args...).Scan(&out); err != nil {
-		return nil, err
-	}
-	if out == nil {
-		return nil, nil
-	}
-	return []byte(*out), nil
+	return where, args
 }
 
 // textArg passes a value as text (or NULL) for the server to read with the

@@ -97,7 +97,7 @@ func (a *Applier) plan(ch *change.Change) (*rowPlan, error) {
 			// the transaction: the policy decides what happens next.
 			p.key = append(p.key, " n"...)
 		}
-		return p, nil
+		return p, a.lwwPlan(p, b, ch)
 
 	case change.Update:
 		if len(ch.New) != len(ch.Rel.Columns) || (ch.Old != nil && len(ch.Old) != len(ch.Rel.Columns)) {
@@ -131,7 +131,7 @@ func (a *Applier) plan(ch *change.Change) (*rowPlan, error) {
 			p.key = strconv.AppendInt(append(p.key, ','), int64(j), 10)
 		}
 		p.params = append(setParams, p.params...)
-		return p, nil
+		return p, a.lwwPlan(p, b, ch)
 
 	case change.Delete:
 		if ch.Old == nil {
@@ -140,7 +140,10 @@ func (a *Applier) plan(ch *change.Change) (*rowPlan, error) {
 		if len(ch.Old) != len(ch.Rel.Columns) {
 			return nil, fmt.Errorf("delete has %d old values for %d columns", len(ch.Old), len(ch.Rel.Columns))
 		}
-		return p, a.match(p, b, ch)
+		if err := a.match(p, b, ch); err != nil {
+			return nil, err
+		}
+		return p, a.lwwPlan(p, b, ch)
 	}
 	return nil, fmt.Errorf("unknown operation %s", ch.Op)
 }
@@ -261,6 +264,7 @@ func (a *Applier) statement(op change.Op, p *rowPlan) *stmt {
 func buildSQL(t *table, op change.Op, key string) string {
 	var write, match []int
 	full, nothing := false, false
+	var lww *lwwShape
 	for _, part := range strings.Fields(key)[1:] {
 		cols := parseCols(part[1:])
 		switch part[0] {
@@ -272,6 +276,8 @@ func buildSQL(t *table, op change.Op, key string) string {
 			match, full = cols, true
 		case 'n':
 			nothing = true
+		case 'l':
+			lww = parseLWW(part[1:])
 		}
 	}
 	ident := func(j int) string { return pgx.Identifier{t.target.cols[j].name}.Sanitize() }
@@ -281,6 +287,9 @@ func buildSQL(t *table, op change.Op, key string) string {
 
 	switch op {
 	case change.Insert:
+		if lww != nil {
+			return lwwInsertSQL(t, write, lww)
+		}
 		return insertSQL(t, write, nothing, next)
 
 	case change.Update:
@@ -291,6 +300,9 @@ func buildSQL(t *table, op change.Op, key string) string {
 			// tag the row with our origin, so prefer that when one can be set.
 			j := slices.IndexFunc(t.target.cols, func(c column) bool { return !c.generated && !c.identityAlways })
 			if j < 0 {
+				if lww != nil {
+					return "SELECT 1 FROM " + t.from + " WHERE " + keyMatch(t, match, next) + lwwGuard(lww, next()) + " FOR UPDATE"
+				}
 				return selectForUpdate(t, match, full, next)
 			}
 			b.WriteString("UPDATE " + t.from + " SET " + ident(j) + " = " + ident(j))
@@ -304,10 +316,17 @@ func buildSQL(t *table, op change.Op, key string) string {
 			}
 		}
 		b.WriteString(whereClause(t, match, full, next))
+		if lww != nil {
+			b.WriteString(lwwGuard(lww, next()))
+		}
 		return b.String()
 
 	case change.Delete:
-		return "DELETE FROM " + t.from + whereClause(t, match, full, next)
+		b.WriteString("DELETE FROM " + t.from + whereClause(t, match, full, next))
+		if lww != nil {
+			b.WriteString(lwwGuard(lww, next()))
+		}
+		return b.String()
 	}
 	panic("apply: buildSQL for " + op.String())
 }

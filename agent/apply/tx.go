@@ -105,6 +105,7 @@ func (a *Applier) apply(ctx context.Context, tx *change.Tx) error {
 	if err := validate(tx); err != nil {
 		return err
 	}
+	a.txTime = []byte(originTime(tx.CommitTime))
 	ddl, err := a.planDDL(tx)
 	if err != nil {
 		return err

@@ -99,5 +99,5 @@ table "public.orders" {
   columns    = ["id", "customer_id", "total", "status"] # ERROR: Not supported yet
   operations = ["insert", "update", "delete"]
   where      = "region = 'eu'" # ERROR: Not supported yet
-  conflicts { policy = "last_write_wins" } # ERROR: Not supported yet
+  conflicts { policy = "last_write_wins" }
 }

@@ -1,0 +1,369 @@
+package apply
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgduet/pgduet/agent/change"
+)
+
+// last_write_wins (SPEC §7).
+//
+// A row version is (commit timestamp, node): the commit timestamp of the
+// transaction that wrote it (track_commit_timestamp; rows the applier wrote
+// carry their source's commit time, set by pg_replication_origin_xact_setup),
+// ties broken by node name. pgduet.lww_remote_wins (sql/0003_lww.sql)
+// compares a local row's version with the remote transaction's.
+//
+// The conflict-free path stays one pipeline: UPDATE and DELETE carry the
+// comparison in their WHERE clause, and INSERT skips a key that a newer local
+// delete left a tombstone for (ON CONFLICT DO NOTHING for the rest). A row
+// count of 0 is then looked at in place (runSegment's redo):
+//
+//   - INSERT: when a colliding local row is newer, or the key was deleted
+//     here later (a tombstone), it is left out (kept_local, kept_delete);
+//     otherwise the colliding rows are replaced (overwritten).
+//   - UPDATE: a newer local row is kept (update_older, kept_local); a missing
+//     row deleted here later stays deleted (update_missing, kept_delete);
+//     otherwise the whole new row is inserted (update_missing, inserted). An
+//     UPDATE that changes the key is a delete of the old key and an insert of
+//     the new one: the new key is decided like an INSERT even when the old
+//     key's version was newer here. A collision of the new values with
+//     other rows (update_exists) replaces them when they are all older.
+//   - DELETE: a newer local row is kept (delete_older, kept_local); no row is
+//     delete_missing (skipped).
+//
+// Both nodes take the same decision for every pair of versions of a key, so
+// they converge on the primary key (replica identity). Collisions on other
+// unique keys are decided by the same rule row by row, which cannot always
+// give both nodes the same rows (README, "Conflicts").
+
+// Resolutions of last_write_wins.
+const (
+	ResolutionKeptLocal  = "kept_local"  // the local row is newer: the remote change was left out
+	ResolutionKeptDelete = "kept_delete" // the row was deleted here after the remote change committed: left out
+)
+
+// lwwShape is the part of a statement's cache key that says it compares
+// versions, with the tie rule: " l1" when the remote node wins a tie.
+type lwwShape struct{ tie bool }
+
+func parseLWW(s string) *lwwShape { return &lwwShape{tie: s == "1"} }
+
+// remoteWinsTie is the tie rule for this direction: the node whose name sorts
+// last wins equal timestamps, on both nodes.
+func (a *Applier) remoteWinsTie() bool { return a.cfg.Peer > a.cfg.Node }
+
+// lwwWins is the SQL condition "the remote change is newer than the row
+// version written by xmin"; ts is the parameter holding the remote commit time.
+func lwwWins(xmin, ts string, tie bool) string {
+	return "pgduet.lww_remote_wins(" + xmin + ", " + ts + "::pg_catalog.timestamptz, " + strconv.FormatBool(tie) + ")"
+}
+
+// lwwGuard is the WHERE clause addition of a last_write_wins UPDATE or DELETE.
+func lwwGuard(l *lwwShape, ts string) string {
+	return " AND " + lwwWins("xmin", ts, l.tie)
+}
+
+var errLWWNoKey = errors.New("last_write_wins needs a primary key (or replica identity index) on the table to find a row's version and to remember deleted keys: add one, or give the table another conflict policy")
+
+// lwwPlan marks a plan for a last_write_wins table: its statement compares
+// versions, with the transaction's commit time as the last parameter.
+func (a *Applier) lwwPlan(p *rowPlan, b *binding, ch *change.Change) error {
+	t := p.tbl
+	if t.policy() != policyLWW {
+		return nil
+	}
+	if len(t.target.key) == 0 {
+		return fmt.Errorf("table has no key on node %s: %w", a.cfg.Node, errLWWNoKey)
+	}
+	switch ch.Op {
+	case change.Insert:
+		for _, j := range t.target.key {
+			if i := b.tgtToSrc[j]; i < 0 || ch.New[i].Kind != change.Text {
+				return fmt.Errorf("key column %q of node %s has no value in the source row: last_write_wins cannot check it against deleted keys", t.target.cols[j].name, a.cfg.Node)
+			}
+		}
+	default:
+		if bytes.Contains(p.key, []byte(" f,")) {
+			return fmt.Errorf("the source did not send the key of node %s's table (its replica identity differs): %w", a.cfg.Node, errLWWNoKey)
+		}
+	}
+	if a.remoteWinsTie() {
+		p.key = append(p.key, " l1"...)
+	} else {
+		p.key = append(p.key, " l0"...)
+	}
+	p.params = append(p.params, a.txTime)
+	return nil
+}
+
+// lwwInsertSQL is the INSERT of a last_write_wins table: nothing happens (0
+// rows) when the row collides with a local one or its key was deleted here
+// after the remote commit. The values are cast to their column types without
+// modifiers (SELECT does not take the target's types the way VALUES does),
+// so that a value too long for varchar(n) still fails instead of being cut.
+func lwwInsertSQL(t *table, write []int, l *lwwShape) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + t.name + " (")
+	pos := make(map[int]int, len(write))
+	for k, j := range write {
+		if k > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(pgx.Identifier{t.target.cols[j].name}.Sanitize())
+		pos[j] = k + 1
+	}
+	b.WriteString(") OVERRIDING SYSTEM VALUE SELECT ")
+	for k, j := range write {
+		if k > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("$" + strconv.Itoa(k+1) + "::" + t.target.cols[j].base)
+	}
+	keys := make([]string, len(t.target.key))
+	for k, j := range t.target.key {
+		keys[k] = "$" + strconv.Itoa(pos[j]) + "::" + t.target.cols[j].base
+	}
+	ts := "$" + strconv.Itoa(len(write)+1)
+	b.WriteString(" WHERE NOT EXISTS (SELECT 1 FROM pgduet.tombstones d WHERE " + tombstoneMatch(t, keys) +
+		" AND NOT " + lwwWins("d.xmin", ts, l.tie) + ") ON CONFLICT DO NOTHING")
+	return b.String()
+}
+
+// tombstoneMatch finds the tombstone of the key whose typed values are keys.
+// Tombstones name the root of a partitioned table (its trigger is cloned to
+// the partitions); pg_partition_root is NULL for other tables.
+func tombstoneMatch(t *table, keys []string) string {
+	rel := strconv.FormatUint(uint64(t.target.oid), 10) + "::pg_catalog.regclass"
+	return "d.relid = coalesce(pg_catalog.pg_partition_root(" + rel + "), " + rel + ")" +
+		" AND d.key = pgduet.lww_key(ROW(" + strings.Join(keys, ", ") + "), NULL)"
+}
+
+// lwwResolve looks at a change of a last_write_wins table whose statement
+// changed no row (or hit a unique violation), in place: see the top of this
+// file.
+func (a *Applier) lwwResolve(ctx context.Context, tx *change.Tx, i int, kind string, p *rowPlan, out *outcome) error {
+	ch := &tx.Changes[i]
+	switch ch.Op {
+	case change.Insert:
+		return a.lwwInsert(ctx, tx, i, ch.New, KindInsertExists, out)
+
+	case change.Delete:
+		local, err := a.lwwLocalRow(ctx, p)
+		if err != nil {
+			return err
+		}
+		if local == nil {
+			out.missing = append(out.missing, i)
+			return nil
+		}
+		out.events = append(out.events, event{idx: i, kind: KindDeleteOlder, resolution: ResolutionKeptLocal, local: local,
+			detail: "the local row is newer than the remote delete (last_write_wins): kept"})
+		return nil
+
+	case change.Update:
+		if kind == KindUpdateExists {
+			return a.lwwUpdateExists(ctx, tx, i, p, out)
+		}
+		rekey := keyChanged(ch, p)
+		local, err := a.lwwLocalRow(ctx, p)
+		if err != nil {
+			return err
+		}
+		next := KindUpdateMissing // what inserting the new row is
+		switch {
+		case local != nil:
+			out.events = append(out.events, event{idx: i, kind: KindUpdateOlder, resolution: ResolutionKeptLocal, local: local,
+				detail: "the local row is newer than the remote update (last_write_wins): kept"})
+			if !rekey {
+				return nil
+			}
+			next = ""
+		default:
+			keys := make([]change.Value, len(p.match))
+			for k := range p.match {
+				keys[k] = p.vals[p.srcIdx[k]]
+			}
+			newer, err := a.tombstoneNewer(ctx, p.tbl, keys)
+			if err != nil {
+				return err
+			}
+			if newer {
+				out.events = append(out.events, event{idx: i, kind: KindUpdateMissing, resolution: ResolutionKeptDelete,
+					detail: "the row was deleted here after the remote update committed (last_write_wins): it stays deleted"})
+				if !rekey {
+					return nil
+				}
+				next = ""
+			}
+		}
+		// The new row: the whole row for a missing one, and for an UPDATE
+		// that moved the row to a new key, that key's insert.
+		row, why := completeRow(ch)
+		if row == nil {
+			k := next
+			if k == "" {
+				k = KindInsertExists
+			}
+			out.events = append(out.events, event{idx: i, kind: k, resolution: ResolutionIncomplete, detail: why})
+			return nil
+		}
+		return a.lwwInsert(ctx, tx, i, row, next, out)
+	}
+	return fmt.Errorf("%s %s: no last_write_wins resolution for %s", ch.Op, ch.Rel.Table, kind)
+}
+
+// lwwInsert inserts row (source column order) unless a colliding local row
+// is newer or a newer local delete left a tombstone for its key; older
+// colliding rows are replaced. kind is the conflict it stands for
+// (insert_exists, update_missing), or "" for the new key of an UPDATE that
+// moved its row (recorded only when it meets something).
+func (a *Applier) lwwInsert(ctx context.Context, tx *change.Tx, i int, row []change.Value, kind string, out *outcome) error {
+	ch := &tx.Changes[i]
+	t := a.tables[ch.Rel.Table]
+	b, err := t.bind(ch.Rel, a.cfg.Node)
+	if err != nil {
+		return err
+	}
+	local, newer, err := a.lwwColliding(ctx, t, b, row, nil)
+	if err != nil {
+		return fmt.Errorf("%s %s: look up the colliding rows: %w", ch.Op, ch.Rel.Table, err)
+	}
+	label := kind
+	if label == "" {
+		label = KindInsertExists
+	}
+	if newer {
+		out.events = append(out.events, event{idx: i, kind: label, resolution: ResolutionKeptLocal, local: local,
+			detail: "a colliding local row is newer than the remote row (last_write_wins): kept"})
+		return nil
+	}
+	keys := make([]change.Value, len(t.target.key))
+	for k, j := range t.target.key {
+		keys[k] = row[b.tgtToSrc[j]]
+	}
+	gone, err := a.tombstoneNewer(ctx, t, keys)
+	if err != nil {
+		return err
+	}
+	if gone {
+		out.events = append(out.events, event{idx: i, kind: label, resolution: ResolutionKeptDelete,
+			detail: "the key was deleted here after the remote row committed (last_write_wins): it stays deleted"})
+		return nil
+	}
+	return a.overwriteInsert(ctx, tx, i, row, kind, out)
+}
+
+// lwwUpdateExists applies an UPDATE whose new values collide with other
+// local rows when the remote change is newer than all of them (they are
+// replaced); otherwise it is left out.
+func (a *Applier) lwwUpdateExists(ctx context.Context, tx *change.Tx, i int, p *rowPlan, out *outcome) error {
+	ch := &tx.Changes[i]
+	t := p.tbl
+	b, err := t.bind(ch.Rel, a.cfg.Node)
+	if err != nil {
+		return err
+	}
+	self := keyCond{cols: p.match, vals: make([]change.Value, len(p.match))}
+	for k := range p.match {
+		self.vals[k] = p.vals[p.srcIdx[k]]
+	}
+	local, newer, err := a.lwwColliding(ctx, t, b, ch.New, &self)
+	if err != nil {
+		return fmt.Errorf("%s %s: update_exists: look up the colliding rows: %w", ch.Op, ch.Rel.Table, err)
+	}
+	if newer {
+		out.events = append(out.events, event{idx: i, kind: KindUpdateExists, resolution: ResolutionKeptLocal, local: local,
+			detail: "a colliding local row is newer than the remote update (last_write_wins): kept, the update left out"})
+		return nil
+	}
+	return a.overwriteUpdate(ctx, tx, i, out)
+}
+
+// lwwLocalRow returns the local row with the plan's old key, locked, as JSON;
+// nil when there is none.
+func (a *Applier) lwwLocalRow(ctx context.Context, p *rowPlan) ([]byte, error) {
+	n := 0
+	next := func() string { n++; return "$" + strconv.Itoa(n) }
+	q := "SELECT pg_catalog.to_jsonb(t)::text FROM " + p.tbl.from + " AS t WHERE " + keyMatch(p.tbl, p.match, next) + " FOR UPDATE"
+	args := make([]any, len(p.match))
+	for k := range p.match {
+		args[k] = textArg(p.vals[p.srcIdx[k]])
+	}
+	var row string
+	a.roundTrip()
+	err := a.conn.QueryRow(ctx, q, args...).Scan(&row)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up the local row %s: %w", p.keyString(), err)
+	}
+	return []byte(row), nil
+}
+
+// lwwColliding locks the local rows that share a unique key with row (except
+// the row except names) and returns their images (a JSON array, nil when
+// none) and whether any of them is newer than the remote change.
+func (a *Applier) lwwColliding(ctx context.Context, t *table, b *binding, row []change.Value, except *keyCond) ([]byte, bool, error) {
+	where, args := collidingWhere(t, b, row, except)
+	if where == "" {
+		return nil, false, nil
+	}
+	args = append(args, string(a.txTime))
+	ts := "$" + strconv.Itoa(len(args))
+	q := "WITH c AS (SELECT pg_catalog.to_jsonb(t) AS r, " + lwwWins("t.xmin", ts, a.remoteWinsTie()) + " AS older FROM " + t.from +
+		" AS t WHERE " + where + " FOR UPDATE) SELECT pg_catalog.jsonb_agg(r)::text, coalesce(bool_or(NOT older), false) FROM c"
+	var local *string
+	var newer bool
+	a.roundTrip()
+	if err := a.conn.QueryRow(ctx, q, args...).Scan(&local, &newer); err != nil {
+		return nil, false, err
+	}
+	if local == nil {
+		return nil, false, nil
+	}
+	return []byte(*local), newer, nil
+}
+
+// tombstoneNewer says whether the key (values of the table's key columns)
+// was deleted here after the remote change committed.
+func (a *Applier) tombstoneNewer(ctx context.Context, t *table, keys []change.Value) (bool, error) {
+	exprs := make([]string, len(keys))
+	args := make([]any, 0, len(keys)+1)
+	for k, j := range t.target.key {
+		args = append(args, textArg(keys[k]))
+		exprs[k] = "$" + strconv.Itoa(k+1) + "::" + t.target.cols[j].base
+	}
+	args = append(args, string(a.txTime))
+	q := "SELECT NOT " + lwwWins("d.xmin", "$"+strconv.Itoa(len(args)), a.remoteWinsTie()) +
+		" FROM pgduet.tombstones d WHERE " + tombstoneMatch(t, exprs)
+	var newer bool
+	a.roundTrip()
+	err := a.conn.QueryRow(ctx, q, args...).Scan(&newer)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("look up the tombstone of %s: %w", t.ref, err)
+	}
+	return newer, nil
+}
+
+// keyChanged says whether an UPDATE moves its row to another key.
+func keyChanged(ch *change.Change, p *rowPlan) bool {
+	for k := range p.match {
+		i := p.srcIdx[k]
+		if nv := ch.New[i]; nv.Kind != change.Unchanged && !sameValue(p.vals[i], nv) {
+			return true
+		}
+	}
+	return false
+}
