@@ -68,6 +68,26 @@ AS $$
       FROM pg_xact_commit_timestamp_origin(local_xmin) AS o
 $$;
 
+-- lww_check_insert runs in the RETURNING clause of the applier's INSERT (and
+-- of an UPDATE that moves a row to a new key) into a last_write_wins table,
+-- once the row is in: it raises PD001 when key k (the row's key, typed) was
+-- deleted here after the remote change committed. It is VOLATILE, so it
+-- reads the tombstones with a snapshot taken after the insert: a local
+-- DELETE of the same key that the insert had to wait for is seen.
+CREATE OR REPLACE FUNCTION pgduet.lww_check_insert(rel regclass, k record, remote_ts timestamptz, remote_wins_tie boolean)
+RETURNS boolean LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pgduet.tombstones d
+                WHERE d.relid = coalesce(pg_partition_root(rel), rel) AND d.key = pgduet.lww_key(k, NULL)
+                  AND NOT pgduet.lww_remote_wins(d.xmin, remote_ts, remote_wins_tie)) THEN
+        RAISE EXCEPTION 'pgduet: key % of table % was deleted here after the remote change committed', pgduet.lww_key(k, NULL), rel
+            USING ERRCODE = 'PD001';
+    END IF;
+    RETURN true;
+END $$;
+
 -- The row trigger of last_write_wins tables. Arguments: the table's oid, then
 -- its key columns.
 CREATE OR REPLACE FUNCTION pgduet.lww_tombstone()

@@ -22,9 +22,11 @@ import (
 // compares a local row's version with the remote transaction's.
 //
 // The conflict-free path stays one pipeline: UPDATE and DELETE carry the
-// comparison in their WHERE clause, and INSERT skips a key that a newer local
-// delete left a tombstone for (ON CONFLICT DO NOTHING for the rest). A row
-// count of 0 is then looked at in place (runSegment's redo):
+// comparison in their WHERE clause; INSERT does nothing on a collision (ON
+// CONFLICT DO NOTHING) and fails (PD001) on a key that a newer local delete
+// left a tombstone for, as does an UPDATE that moves its row to such a key.
+// A row count of 0, or that error, is then looked at in place (runSegment's
+// redo):
 //
 //   - INSERT: when a colliding local row is newer, or the key was deleted
 //     here later (a tombstone), it is left out (kept_local, kept_delete);
@@ -51,10 +53,32 @@ const (
 )
 
 // lwwShape is the part of a statement's cache key that says it compares
-// versions, with the tie rule: " l1" when the remote node wins a tie.
-type lwwShape struct{ tie bool }
+// versions, with the tie rule (" l1" when the remote node wins a tie, " l0"
+// otherwise) and, for an UPDATE that moves its row to another key, "m": the
+// new key is checked against the tombstones.
+type lwwShape struct{ tie, move bool }
 
-func parseLWW(s string) *lwwShape { return &lwwShape{tie: s == "1"} }
+func parseLWW(s string) *lwwShape {
+	return &lwwShape{tie: strings.HasPrefix(s, "1"), move: strings.HasSuffix(s, "m")}
+}
+
+// errTombstone is the SQLSTATE pgduet.lww_check_insert raises.
+const errTombstone = "PD001"
+
+// lwwReturning is the RETURNING clause of an INSERT, or of an UPDATE that
+// moves a row: once the row is in, pgduet.lww_check_insert fails the
+// statement when its key was deleted here after the remote commit. It reads
+// the tombstones after the row went in, so a local DELETE of that key that
+// the statement waited for is seen (a check in the statement's own
+// snapshot would miss it).
+func lwwReturning(t *table, l *lwwShape, ts string) string {
+	keys := make([]string, len(t.target.key))
+	for k, j := range t.target.key {
+		keys[k] = pgx.Identifier{t.target.cols[j].name}.Sanitize()
+	}
+	return " RETURNING pgduet.lww_check_insert(" + strconv.FormatUint(uint64(t.target.oid), 10) + "::pg_catalog.regclass, ROW(" +
+		strings.Join(keys, ", ") + "), " + ts + "::pg_catalog.timestamptz, " + strconv.FormatBool(l.tie) + ")"
+}
 
 // remoteWinsTie is the tie rule for this direction: the node whose name sorts
 // last wins equal timestamps, on both nodes.
@@ -100,41 +124,19 @@ func (a *Applier) lwwPlan(p *rowPlan, b *binding, ch *change.Change) error {
 	} else {
 		p.key = append(p.key, " l0"...)
 	}
+	if ch.Op == change.Update && keyChanged(ch, p) {
+		p.key = append(p.key, 'm')
+	}
 	p.params = append(p.params, a.txTime)
 	return nil
 }
 
 // lwwInsertSQL is the INSERT of a last_write_wins table: nothing happens (0
-// rows) when the row collides with a local one or its key was deleted here
-// after the remote commit. The values are cast to their column types without
-// modifiers (SELECT does not take the target's types the way VALUES does),
-// so that a value too long for varchar(n) still fails instead of being cut.
+// rows) when the row collides with a local one, and it fails with PD001 when
+// its key was deleted here after the remote commit.
 func lwwInsertSQL(t *table, write []int, l *lwwShape) string {
-	var b strings.Builder
-	b.WriteString("INSERT INTO " + t.name + " (")
-	pos := make(map[int]int, len(write))
-	for k, j := range write {
-		if k > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(pgx.Identifier{t.target.cols[j].name}.Sanitize())
-		pos[j] = k + 1
-	}
-	b.WriteString(") OVERRIDING SYSTEM VALUE SELECT ")
-	for k, j := range write {
-		if k > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("$" + strconv.Itoa(k+1) + "::" + t.target.cols[j].base)
-	}
-	keys := make([]string, len(t.target.key))
-	for k, j := range t.target.key {
-		keys[k] = "$" + strconv.Itoa(pos[j]) + "::" + t.target.cols[j].base
-	}
-	ts := "$" + strconv.Itoa(len(write)+1)
-	b.WriteString(" WHERE NOT EXISTS (SELECT 1 FROM pgduet.tombstones d WHERE " + tombstoneMatch(t, keys) +
-		" AND NOT " + lwwWins("d.xmin", ts, l.tie) + ") ON CONFLICT DO NOTHING")
-	return b.String()
+	n := 0
+	return insertSQL(t, write, true, func() string { n++; return "$" + strconv.Itoa(n) }) + lwwReturning(t, l, "$"+strconv.Itoa(len(write)+1))
 }
 
 // tombstoneMatch finds the tombstone of the key whose typed values are keys.
@@ -156,13 +158,16 @@ func (a *Applier) lwwResolve(ctx context.Context, tx *change.Tx, i int, kind str
 		return a.lwwInsert(ctx, tx, i, ch.New, KindInsertExists, out)
 
 	case change.Delete:
-		local, err := a.lwwLocalRow(ctx, p)
+		local, wins, err := a.lwwLocalRow(ctx, p)
 		if err != nil {
 			return err
 		}
-		if local == nil {
+		switch {
+		case local == nil:
 			out.missing = append(out.missing, i)
 			return nil
+		case wins:
+			return fmt.Errorf("%s %s: the remote delete is newer than the row %s, yet it deleted nothing", ch.Op, ch.Rel.Table, p.keyString())
 		}
 		out.events = append(out.events, event{idx: i, kind: KindDeleteOlder, resolution: ResolutionKeptLocal, local: local,
 			detail: "the local row is newer than the remote delete (last_write_wins): kept"})
@@ -173,17 +178,27 @@ func (a *Applier) lwwResolve(ctx context.Context, tx *change.Tx, i int, kind str
 			return a.lwwUpdateExists(ctx, tx, i, p, out)
 		}
 		rekey := keyChanged(ch, p)
-		local, err := a.lwwLocalRow(ctx, p)
+		local, wins, err := a.lwwLocalRow(ctx, p)
 		if err != nil {
 			return err
 		}
 		next := KindUpdateMissing // what inserting the new row is
 		switch {
-		case local != nil:
+		case local != nil && !wins:
 			out.events = append(out.events, event{idx: i, kind: KindUpdateOlder, resolution: ResolutionKeptLocal, local: local,
 				detail: "the local row is newer than the remote update (last_write_wins): kept"})
 			if !rekey {
 				return nil
+			}
+			next = ""
+		case local != nil:
+			if !rekey {
+				return fmt.Errorf("%s %s: the remote update is newer than the row %s, yet it changed nothing", ch.Op, ch.Rel.Table, p.keyString())
+			}
+			// A move whose new key was deleted here later (PD001): the old
+			// key's half wins, the new key's is decided as an insert.
+			if err := a.deleteAt(ctx, p, out); err != nil {
+				return fmt.Errorf("%s %s: delete the row at the old key: %w", ch.Op, ch.Rel.Table, err)
 			}
 			next = ""
 		default:
@@ -279,34 +294,64 @@ func (a *Applier) lwwUpdateExists(ctx context.Context, tx *change.Tx, i int, p *
 	if err != nil {
 		return fmt.Errorf("%s %s: update_exists: look up the colliding rows: %w", ch.Op, ch.Rel.Table, err)
 	}
-	if newer {
-		out.events = append(out.events, event{idx: i, kind: KindUpdateExists, resolution: ResolutionKeptLocal, local: local,
-			detail: "a colliding local row is newer than the remote update (last_write_wins): kept, the update left out"})
-		return nil
+	if !newer {
+		return a.overwriteUpdate(ctx, tx, i, out)
 	}
-	return a.overwriteUpdate(ctx, tx, i, out)
+	detail := "a colliding local row is newer than the remote update (last_write_wins): kept, the update left out"
+	if keyChanged(ch, p) {
+		// The old key's half of the move still wins: its row here is older
+		// (the update passed the version check before it collided).
+		if err := a.deleteAt(ctx, p, out); err != nil {
+			return fmt.Errorf("%s %s: update_exists: delete the row at the old key: %w", ch.Op, ch.Rel.Table, err)
+		}
+		detail = "a local row at the new key is newer than the remote update (last_write_wins): kept; the row at the old key was deleted, as the update moved it away"
+	}
+	out.events = append(out.events, event{idx: i, kind: KindUpdateExists, resolution: ResolutionKeptLocal, local: local, detail: detail})
+	return nil
 }
 
-// lwwLocalRow returns the local row with the plan's old key, locked, as JSON;
-// nil when there is none.
-func (a *Applier) lwwLocalRow(ctx context.Context, p *rowPlan) ([]byte, error) {
+// lwwLocalRow returns the local row with the plan's old key, locked, as JSON
+// (nil when there is none), and whether the remote change is newer than it.
+func (a *Applier) lwwLocalRow(ctx context.Context, p *rowPlan) ([]byte, bool, error) {
+	args := p.oldKeyArgs()
+	args = append(args, string(a.txTime))
 	n := 0
 	next := func() string { n++; return "$" + strconv.Itoa(n) }
-	q := "SELECT pg_catalog.to_jsonb(t)::text FROM " + p.tbl.from + " AS t WHERE " + keyMatch(p.tbl, p.match, next) + " FOR UPDATE"
+	q := "SELECT pg_catalog.to_jsonb(t)::text, " + lwwWins("t.xmin", "$"+strconv.Itoa(len(args)), a.remoteWinsTie()) +
+		" FROM " + p.tbl.from + " AS t WHERE " + keyMatch(p.tbl, p.match, next) + " FOR UPDATE"
+	var row string
+	var wins bool
+	a.roundTrip()
+	err := a.conn.QueryRow(ctx, q, args...).Scan(&row, &wins)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("look up the local row %s: %w", p.keyString(), err)
+	}
+	return []byte(row), wins, nil
+}
+
+// deleteAt deletes the local row with the plan's old key.
+func (a *Applier) deleteAt(ctx context.Context, p *rowPlan, out *outcome) error {
+	n := 0
+	next := func() string { n++; return "$" + strconv.Itoa(n) }
+	a.roundTrip()
+	tag, err := a.conn.Exec(ctx, "DELETE FROM "+p.tbl.from+" WHERE "+keyMatch(p.tbl, p.match, next), p.oldKeyArgs()...)
+	if err != nil {
+		return err
+	}
+	out.rows.Delete += uint64(tag.RowsAffected())
+	return nil
+}
+
+// oldKeyArgs are the plan's old key values as query arguments.
+func (p *rowPlan) oldKeyArgs() []any {
 	args := make([]any, len(p.match))
 	for k := range p.match {
 		args[k] = textArg(p.vals[p.srcIdx[k]])
 	}
-	var row string
-	a.roundTrip()
-	err := a.conn.QueryRow(ctx, q, args...).Scan(&row)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("look up the local row %s: %w", p.keyString(), err)
-	}
-	return []byte(row), nil
+	return args
 }
 
 // lwwColliding locks the local rows that share a unique key with row (except

@@ -122,6 +122,21 @@ func TestLastWriteWins(t *testing.T) {
 		wantRows(t, e.rows(`SELECT kind || '|' || resolution || '|' || (local_row->0->>'v') FROM pgduet.conflicts`), "update_exists|kept_local|local")
 	})
 
+	// A move of a row (older here) to a key deleted here after the move
+	// committed: the old key's row goes, the new key stays deleted.
+	t.Run("move to a key deleted here later", func(t *testing.T) {
+		e.exec(seed)
+		first := e.tx(ins(r, vs("5", "five@x", "remote")...))
+		first.CommitTime = older.Add(-time.Hour)
+		e.mustApply(a, first)
+		e.exec(`INSERT INTO public.c VALUES (7, 'seven@x', 'local'); DELETE FROM public.c WHERE id = 7`)
+		tx := e.tx(updOld(r, vs("5", "NULL", "NULL"), true, vs("7", "five@x", "moved")...))
+		tx.CommitTime = older
+		e.mustApply(a, tx)
+		wantRows(t, e.rows(`SELECT id::text, email, v FROM public.c ORDER BY id`), "1|a@x|local", "2|b@x|local")
+		wantRows(t, e.rows(`SELECT kind || '|' || resolution FROM pgduet.conflicts`), "insert_exists|kept_delete")
+	})
+
 	// A table without a key cannot use last_write_wins: a clear error, nothing applied.
 	t.Run("no key", func(t *testing.T) {
 		e.exec(`CREATE TABLE public.nokey (id int, v text); ALTER TABLE public.nokey REPLICA IDENTITY FULL`)

@@ -58,6 +58,13 @@ func (a *Applier) survivable(tx *change.Tx, s *step, guarded bool, plans []*rowP
 	if ch.Op == change.Truncate || plans[s.idx] == nil || plans[s.idx].tbl.policy() == policyFail {
 		return ""
 	}
+	if pgErr.Code == errTombstone && plans[s.idx].tbl.policy() == policyLWW {
+		// The key the row would take was deleted here later: decided in place.
+		if ch.Op == change.Insert {
+			return KindInsertExists
+		}
+		return KindUpdateMissing
+	}
 	return detect(ch.Op, 0, pgErr)
 }
 

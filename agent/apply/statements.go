@@ -109,9 +109,18 @@ func (a *Applier) plan(ch *change.Change) (*rowPlan, error) {
 		// SET every column the source sent, except an unchanged TOAST value (left
 		// exactly as it is), a column the target generates, and a GENERATED ALWAYS
 		// identity column, which UPDATE can only set to DEFAULT.
+		newVals := ch.New
+		if t.policy() == policyLWW {
+			// The newer version replaces the whole row, or the nodes could
+			// keep different values of a column one of them did not send:
+			// a full old row (REPLICA IDENTITY FULL) has the unchanged ones.
+			if row, _ := completeRow(ch); row != nil {
+				newVals = row
+			}
+		}
 		var set []int
 		var setParams [][]byte
-		for i, v := range ch.New {
+		for i, v := range newVals {
 			j := b.srcToTgt[i]
 			if j < 0 || v.Kind == change.Unchanged {
 				continue
@@ -317,7 +326,11 @@ func buildSQL(t *table, op change.Op, key string) string {
 		}
 		b.WriteString(whereClause(t, match, full, next))
 		if lww != nil {
-			b.WriteString(lwwGuard(lww, next()))
+			ts := next()
+			b.WriteString(lwwGuard(lww, ts))
+			if lww.move {
+				b.WriteString(lwwReturning(t, lww, ts))
+			}
 		}
 		return b.String()
 
