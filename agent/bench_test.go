@@ -15,12 +15,13 @@ import (
 // until west has applied all of it. It reports row changes per second. The
 // backlog has no conflicts: the "overwrite" runs show what a policy that
 // survives conflicts costs on the conflict-free path (ON CONFLICT DO NOTHING,
-// one savepoint per transaction).
+// one savepoint per transaction), and the "last_write_wins" runs what the
+// version comparison and the tombstone check add to that.
 //
 //	make bench   (go test -run '^$' -bench CatchUp -benchtime 3x ./agent/)
 func BenchmarkCatchUp(b *testing.B) {
 	const txs, rowsPerTx = 1000, 100
-	for _, policy := range []string{"fail", "overwrite"} {
+	for _, policy := range []string{"fail", "overwrite", "last_write_wins"} {
 		for _, phase := range []string{"insert", "update", "delete"} {
 			b.Run(policy+"/"+phase, func(b *testing.B) { benchCatchUp(b, policy, phase, txs, rowsPerTx) })
 		}

@@ -139,13 +139,25 @@ func prepareLWW(ctx context.Context, conn *pgx.Conn, cfg *policies.Config, node 
 	if _, err := conn.Exec(ctx, `UPDATE pgduet.pair_settings SET lww = $2 WHERE pair = $1 AND lww IS DISTINCT FROM $2`, cfg.Pair.Name, rules); err != nil {
 		return fmt.Errorf("record the last_write_wins tables in pgduet.pair_settings: %w", err)
 	}
-	rows, err := conn.Query(ctx, `SELECT t::text FROM pgduet.lww_sync_all() AS t`)
+	rows, err := conn.Query(ctx, `SELECT n.nspname::text, c.relname::text FROM pgduet.lww_sync_all() AS t
+		JOIN pg_catalog.pg_class c ON c.oid = t JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace`)
 	if err != nil {
 		return fmt.Errorf("put the last_write_wins triggers on the tables: %w", err)
 	}
-	keyless, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([2]string, error) {
+		var st [2]string
+		return st, r.Scan(&st[0], &st[1])
+	})
 	if err != nil {
 		return fmt.Errorf("put the last_write_wins triggers on the tables: %w", err)
+	}
+	var keyless []string
+	for _, st := range found {
+		// A table a schema block's excludes leave out is not replicated:
+		// its missing key does not matter.
+		if _, ok := cfg.SelectedOn(node, st[0], st[1]); ok {
+			keyless = append(keyless, st[0]+"."+st[1])
+		}
 	}
 	if len(keyless) > 0 {
 		return permanent(fmt.Errorf("the conflict policy last_write_wins needs a primary key (or replica identity index) on every table it covers, and node %s has tables without: %s; add one, or give them another policy (table \"s.t\" { conflicts { policy = ... } })",

@@ -205,6 +205,16 @@ func TestLastWriteWinsConverges(t *testing.T) {
 	if total["update_missing/skipped_incomplete"] != 0 {
 		t.Errorf("%d updates were not applied for want of their TOASTed values", total["update_missing/skipped_incomplete"])
 	}
+
+	// A table created by DDL gets the tombstone triggers on both nodes: by
+	// the event trigger on the DDL source, by the applier on the peer.
+	p.exec(ctx, "east", `CREATE TABLE public.fresh (id int PRIMARY KEY, v text)`)
+	p.barrier(ctx, "east")
+	for _, n := range pairNames {
+		if got := p.query(ctx, n, `SELECT string_agg(tgname, ',' ORDER BY tgname) FROM pg_trigger WHERE tgrelid = 'public.fresh'::regclass`); got != "pgduet_lww_delete,pgduet_lww_rekey" {
+			t.Errorf("%s: triggers on public.fresh: %q", n, got)
+		}
+	}
 }
 
 // TestOverwriteUnderOverlap is the other half of acceptance 2: the same

@@ -13,25 +13,34 @@ import (
 	"github.com/pgduet/pgduet/policies"
 )
 
-// TestRefusesUnfitServer: a server without wal_level = logical, or a role that
-// is not superuser, makes run stop at once with the setting and the fix named.
+// TestRefusesUnfitServer: a server without wal_level = logical, a role that
+// is not superuser, last_write_wins without track_commit_timestamp or on a
+// table without a key make run stop at once with the setting and the fix
+// named.
 func TestRefusesUnfitServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	replica := pgtest.New(t, "replica", "wal_level = replica")
+	noCommitTS := pgtest.New(t, "nocts", "track_commit_timestamp = off")
 	logical := pgtest.Shared(t, "east")
 	db := logical.NewDB(t)
-	if _, err := logical.Connect(t, db).Exec(ctx, "CREATE ROLE plain LOGIN PASSWORD 'plain-pw'"); err != nil {
+	if _, err := logical.Connect(t, db).Exec(ctx, "CREATE ROLE plain LOGIN PASSWORD 'plain-pw'; CREATE TABLE public.nokey (v text)"); err != nil {
 		t.Fatal(err)
 	}
+	const lww = "schema \"public\" {}\nconflicts { policy = \"last_write_wins\" }\n"
 	t.Cleanup(func() { _, _ = logical.Connect(t, "postgres").Exec(context.Background(), "DROP ROLE IF EXISTS plain") })
 
 	for _, c := range []struct {
 		name, url, password string
+		extra               string // more config
 		want                []string
 	}{
-		{"wal_level replica", replica.URL("postgres"), pgtest.Password, []string{"wal_level is \"replica\"", "ALTER SYSTEM SET wal_level = logical"}},
-		{"not superuser", strings.Replace(logical.URL(db), "postgres@", "plain@", 1), "plain-pw", []string{`role "plain" is not a superuser`}},
+		{"wal_level replica", replica.URL("postgres"), pgtest.Password, "", []string{"wal_level is \"replica\"", "ALTER SYSTEM SET wal_level = logical"}},
+		{"not superuser", strings.Replace(logical.URL(db), "postgres@", "plain@", 1), "plain-pw", "", []string{`role "plain" is not a superuser`}},
+		{"last_write_wins without commit timestamps", noCommitTS.URL("postgres"), pgtest.Password, lww,
+			[]string{"last_write_wins needs track_commit_timestamp = on (it is off)", "ALTER SYSTEM SET track_commit_timestamp = on"}},
+		{"last_write_wins on a table without a key", logical.URL(db), pgtest.Password, lww,
+			[]string{"last_write_wins needs a primary key", "public.nokey"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Setenv("PGDUET_TEST_PASSWORD", c.password)
@@ -62,7 +71,7 @@ node "west" {
 retry {
   connection = "1m"
 }
-`, c.url, freePort(t), freePort(t), freePort(t), freePort(t))
+%s`, c.url, freePort(t), freePort(t), freePort(t), freePort(t), c.extra)
 			cfg, diags := policies.Parse("unfit.hcl", []byte(src))
 			if diags.HasErrors() {
 				t.Fatal(policies.FormatDiagnostics(diags))

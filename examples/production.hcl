@@ -108,3 +108,12 @@ table "sales.audit_log" {
     policy = "ignore"
   }
 }
+
+# Customer profiles are edited in both regions: the newer edit wins on both
+# nodes (needs track_commit_timestamp = on, and REPLICA IDENTITY FULL on the
+# table because it holds large notes; see the README, "Conflicts").
+table "sales.customers" {
+  conflicts {
+    policy = "last_write_wins"
+  }
+}

@@ -334,7 +334,11 @@ BEGIN
             IF NOT pgduet.internal_session() THEN
                 PERFORM pgduet.lww_after_ddl(); -- 0003_lww.sql
             END IF;
-        WHEN 'sql_drop' THEN PERFORM pgduet.capture_drop(TG_TAG, caller_path);
+        WHEN 'sql_drop' THEN
+            PERFORM pgduet.capture_drop(TG_TAG, caller_path);
+            IF NOT pgduet.internal_session() THEN
+                PERFORM pgduet.lww_after_drop(); -- 0003_lww.sql
+            END IF;
         WHEN 'table_rewrite' THEN PERFORM pgduet.capture_rewrite(TG_TAG, caller_path);
         ELSE NULL;
     END CASE;

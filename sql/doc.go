@@ -14,6 +14,12 @@
 //     to reject it on purpose); pgduet.pair_settings, where each agent says
 //     whether this node is its pair's DDL source and what ddl.reverse is;
 //     pgduet.conflicts and pgduet.skip(id).
+//   - 0003_lww.sql: what the last_write_wins policy needs (SPEC §7): the
+//     version comparison (pgduet.lww_remote_wins), pgduet.tombstones and the
+//     row triggers that write it for local deletes and key moves, and the
+//     functions that keep those triggers on the tables the pairs' settings
+//     name (pgduet.lww_sync_all, and lww_after_ddl from the DDL event
+//     trigger).
 //
 // Sessions that change pgduet's own objects run InternalSQL first, so the
 // event triggers neither capture nor reject them; apply sessions run in

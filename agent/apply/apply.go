@@ -82,6 +82,7 @@ type Applier struct {
 	warned    map[string]*warnState   // rate limit of conflict warnings, per table and kind
 	savepoint bool                    // the open transaction has SAVEPOINT pgduet_pass
 	txTime    []byte                  // the transaction being applied: its source commit time, as last_write_wins compares it
+	pruned    time.Time               // when pgduet.tombstones was last pruned (pruneTombstones)
 
 	statsMu  sync.Mutex
 	progress change.LSN
@@ -106,9 +107,11 @@ func New(cfg Config) *Applier {
 
 // sessionSQL makes the apply session behave like PostgreSQL's own apply worker:
 // user triggers and foreign-key triggers off (session_replication_role =
-// replica), an empty search_path so no user object can redirect what runs, and
+// replica), an empty search_path so no user object can redirect what runs,
 // the date, interval and float styles PostgreSQL's subscriber asks its publisher
-// for, so the text values in comparisons print the same way on every run.
+// for, so the text values in comparisons print the same way on every run, and
+// READ COMMITTED whatever the database's default: last_write_wins relies on
+// each statement seeing what concurrent local transactions committed.
 //
 // Durability: the transport acks a transaction as soon as Apply returns, and the
 // source slot is then confirmed past it, so COMMIT must be durable on this node
@@ -122,6 +125,7 @@ SET datestyle = 'ISO';
 SET intervalstyle = 'postgres';
 SET extra_float_digits = 3;
 SET standard_conforming_strings = on;
+SET default_transaction_isolation = 'read committed';
 SELECT pg_catalog.set_config('synchronous_commit', 'local', false) WHERE pg_catalog.current_setting('synchronous_commit') = 'off'`
 
 // Open connects to the local database, prepares the session (see sessionSQL),

@@ -81,6 +81,14 @@
 //     own (delete the colliding rows, then insert or update); see resolve.go
 //     for how a pass is rolled back to its savepoint and replayed up to the
 //     conflict, which costs round trips only when a conflict happens.
+//   - last_write_wins: UPDATE and DELETE apply only when the remote change
+//     is newer than the row (pgduet.lww_remote_wins in their WHERE clause), an
+//     INSERT fails its RETURNING check (PD001) on a key a newer local delete
+//     left a tombstone for; a row count of 0, or that error, is decided at its
+//     position like overwrite (lww.go: kept_local, kept_delete, overwritten,
+//     inserted; kinds update_older and delete_older). Replayed DDL is followed
+//     by pgduet.lww_sync_all, which keeps the tombstone triggers on the
+//     tables (DDLRules.SyncLWW).
 //   - delete_missing is skipped under every policy.
 //
 // Conflicts the transaction survives are written to pgduet.conflicts inside

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgduet/pgduet/agent/change"
 )
@@ -116,7 +118,7 @@ func (a *Applier) lwwPlan(p *rowPlan, b *binding, ch *change.Change) error {
 		}
 	default:
 		if bytes.Contains(p.key, []byte(" f,")) {
-			return fmt.Errorf("the source did not send the key of node %s's table (its replica identity differs): %w", a.cfg.Node, errLWWNoKey)
+			return fmt.Errorf("the source did not send the values of node %s's key columns: last_write_wins needs the same key (primary key or replica identity index) on both nodes", a.cfg.Node)
 		}
 	}
 	if a.remoteWinsTie() {
@@ -145,7 +147,7 @@ func lwwInsertSQL(t *table, write []int, l *lwwShape) string {
 func tombstoneMatch(t *table, keys []string) string {
 	rel := strconv.FormatUint(uint64(t.target.oid), 10) + "::pg_catalog.regclass"
 	return "d.relid = coalesce(pg_catalog.pg_partition_root(" + rel + "), " + rel + ")" +
-		" AND d.key = pgduet.lww_key(ROW(" + strings.Join(keys, ", ") + "), NULL)"
+		" AND d.key_hash = pgduet.lww_hash(pgduet.lww_key(ROW(" + strings.Join(keys, ", ") + "), NULL))"
 }
 
 // lwwResolve looks at a change of a last_write_wins table whose statement
@@ -167,7 +169,7 @@ func (a *Applier) lwwResolve(ctx context.Context, tx *change.Tx, i int, kind str
 			out.missing = append(out.missing, i)
 			return nil
 		case wins:
-			return fmt.Errorf("%s %s: the remote delete is newer than the row %s, yet it deleted nothing", ch.Op, ch.Rel.Table, p.keyString())
+			return fmt.Errorf("%s %s: the remote delete is newer than the row %s but deleted nothing (a local transaction changed the row meanwhile); the transaction will be retried", ch.Op, ch.Rel.Table, p.keyString())
 		}
 		out.events = append(out.events, event{idx: i, kind: KindDeleteOlder, resolution: ResolutionKeptLocal, local: local,
 			detail: "the local row is newer than the remote delete (last_write_wins): kept"})
@@ -193,7 +195,7 @@ func (a *Applier) lwwResolve(ctx context.Context, tx *change.Tx, i int, kind str
 			next = ""
 		case local != nil:
 			if !rekey {
-				return fmt.Errorf("%s %s: the remote update is newer than the row %s, yet it changed nothing", ch.Op, ch.Rel.Table, p.keyString())
+				return fmt.Errorf("%s %s: the remote update is newer than the row %s but changed nothing (a local transaction changed the row meanwhile); the transaction will be retried", ch.Op, ch.Rel.Table, p.keyString())
 			}
 			// A move whose new key was deleted here later (PD001): the old
 			// key's half wins, the new key's is decided as an insert.
@@ -240,6 +242,11 @@ func (a *Applier) lwwResolve(ctx context.Context, tx *change.Tx, i int, kind str
 // colliding rows are replaced. kind is the conflict it stands for
 // (insert_exists, update_missing), or "" for the new key of an UPDATE that
 // moved its row (recorded only when it meets something).
+//
+// The colliding rows are locked while it decides, and the insert itself
+// still does nothing on a collision and checks the tombstones after the row
+// is in (lwwInsertSQL): a local transaction that inserted or deleted the key
+// meanwhile is seen, and the decision is taken again.
 func (a *Applier) lwwInsert(ctx context.Context, tx *change.Tx, i int, row []change.Value, kind string, out *outcome) error {
 	ch := &tx.Changes[i]
 	t := a.tables[ch.Rel.Table]
@@ -247,44 +254,118 @@ func (a *Applier) lwwInsert(ctx context.Context, tx *change.Tx, i int, row []cha
 	if err != nil {
 		return err
 	}
-	local, newer, err := a.lwwColliding(ctx, t, b, row, nil)
-	if err != nil {
-		return fmt.Errorf("%s %s: look up the colliding rows: %w", ch.Op, ch.Rel.Table, err)
-	}
 	label := kind
 	if label == "" {
 		label = KindInsertExists
 	}
-	if newer {
-		out.events = append(out.events, event{idx: i, kind: label, resolution: ResolutionKeptLocal, local: local,
-			detail: "a colliding local row is newer than the remote row (last_write_wins): kept"})
+	keepDelete := event{idx: i, kind: label, resolution: ResolutionKeptDelete,
+		detail: "the key was deleted here after the remote row committed (last_write_wins): it stays deleted"}
+	for range 3 {
+		local, newer, err := a.lwwColliding(ctx, t, b, row, nil)
+		if err != nil {
+			return fmt.Errorf("%s %s: look up the colliding rows: %w", ch.Op, ch.Rel.Table, err)
+		}
+		if newer {
+			out.events = append(out.events, event{idx: i, kind: label, resolution: ResolutionKeptLocal, local: local,
+				detail: "a colliding local row is newer than the remote row (last_write_wins): kept"})
+			return nil
+		}
+		keys := make([]change.Value, len(t.target.key))
+		for k, j := range t.target.key {
+			keys[k] = row[b.tgtToSrc[j]]
+		}
+		gone, err := a.tombstoneNewer(ctx, t, keys)
+		if err != nil {
+			return err
+		}
+		if gone {
+			out.events = append(out.events, keepDelete)
+			return nil
+		}
+		if local != nil {
+			if _, err := a.deleteColliding(ctx, t, b, row, nil); err != nil {
+				return fmt.Errorf("%s %s: delete the colliding rows: %w", ch.Op, ch.Rel.Table, err)
+			}
+		}
+		var write []int
+		var args []any
+		for k, v := range row {
+			if j := b.srcToTgt[k]; j >= 0 && v.Kind != change.Unchanged {
+				write = append(write, j)
+				args = append(args, textArg(v))
+			}
+		}
+		args = append(args, string(a.txTime))
+		shape := &lwwShape{tie: a.remoteWinsTie()}
+		n, tomb, err := a.inSavepoint(ctx, lwwInsertSQL(t, write, shape), args)
+		if err != nil {
+			return fmt.Errorf("%s %s: insert the remote row: %w", ch.Op, ch.Rel.Table, err)
+		}
+		switch {
+		case tomb:
+			out.events = append(out.events, keepDelete)
+			return nil
+		case n == 0:
+			continue // a local transaction committed a colliding row meanwhile: decide again
+		}
+		out.rows.Insert++
+		switch {
+		case local != nil:
+			out.events = append(out.events, event{idx: i, kind: label, resolution: ResolutionOverwritten, local: local})
+		case kind == KindUpdateMissing:
+			out.events = append(out.events, event{idx: i, kind: kind, resolution: ResolutionInserted})
+		}
 		return nil
 	}
-	keys := make([]change.Value, len(t.target.key))
-	for k, j := range t.target.key {
-		keys[k] = row[b.tgtToSrc[j]]
-	}
-	gone, err := a.tombstoneNewer(ctx, t, keys)
-	if err != nil {
-		return err
-	}
-	if gone {
-		out.events = append(out.events, event{idx: i, kind: label, resolution: ResolutionKeptDelete,
-			detail: "the key was deleted here after the remote row committed (last_write_wins): it stays deleted"})
-		return nil
-	}
-	return a.overwriteInsert(ctx, tx, i, row, kind, out)
+	return fmt.Errorf("%s %s: local transactions kept writing the key while last_write_wins decided (tried 3 times); the transaction will be retried", ch.Op, ch.Rel.Table)
 }
 
-// lwwUpdateExists applies an UPDATE whose new values collide with other
-// local rows when the remote change is newer than all of them (they are
-// replaced); otherwise it is left out.
+// inSavepoint runs one statement in a savepoint of its own and returns its
+// row count, or tomb when pgduet.lww_check_insert refused it (PD001): the
+// savepoint is then rolled back and the transaction goes on.
+func (a *Applier) inSavepoint(ctx context.Context, sql string, args []any) (rows int64, tomb bool, err error) {
+	a.roundTrip()
+	if _, err := a.conn.Exec(ctx, "SAVEPOINT pgduet_lww"); err != nil {
+		return 0, false, err
+	}
+	a.roundTrip()
+	tag, err := a.conn.Exec(ctx, sql, args...)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == errTombstone {
+		a.roundTrip()
+		if _, err := a.conn.Exec(ctx, "ROLLBACK TO SAVEPOINT pgduet_lww"); err != nil {
+			return 0, false, err
+		}
+		return 0, true, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	a.roundTrip()
+	if _, err := a.conn.Exec(ctx, "RELEASE SAVEPOINT pgduet_lww"); err != nil {
+		return 0, false, err
+	}
+	return tag.RowsAffected(), false, nil
+}
+
+// lwwUpdateExists decides an UPDATE whose new values collide with other
+// local rows. The row it updates is locked first; when the update is newer
+// than it and than every colliding row, those are replaced and the update
+// runs; a newer colliding row keeps its place (and an UPDATE that moved its
+// row still takes the row away from the old key).
 func (a *Applier) lwwUpdateExists(ctx context.Context, tx *change.Tx, i int, p *rowPlan, out *outcome) error {
 	ch := &tx.Changes[i]
 	t := p.tbl
 	b, err := t.bind(ch.Rel, a.cfg.Node)
 	if err != nil {
 		return err
+	}
+	if self, wins, err := a.lwwLocalRow(ctx, p); err != nil {
+		return err
+	} else if self == nil || !wins {
+		// Changed by a local transaction since the collision (the lock
+		// went with the savepoint): decide as for any other UPDATE.
+		return a.lwwResolve(ctx, tx, i, KindUpdateMissing, p, out)
 	}
 	self := keyCond{cols: p.match, vals: make([]change.Value, len(p.match))}
 	for k := range p.match {
@@ -294,19 +375,41 @@ func (a *Applier) lwwUpdateExists(ctx context.Context, tx *change.Tx, i int, p *
 	if err != nil {
 		return fmt.Errorf("%s %s: update_exists: look up the colliding rows: %w", ch.Op, ch.Rel.Table, err)
 	}
-	if !newer {
-		return a.overwriteUpdate(ctx, tx, i, out)
-	}
+	rekey := keyChanged(ch, p)
 	detail := "a colliding local row is newer than the remote update (last_write_wins): kept, the update left out"
-	if keyChanged(ch, p) {
-		// The old key's half of the move still wins: its row here is older
-		// (the update passed the version check before it collided).
+	if !newer {
+		if _, err := a.deleteColliding(ctx, t, b, ch.New, &self); err != nil {
+			return fmt.Errorf("%s %s: update_exists: delete the colliding rows: %w", ch.Op, ch.Rel.Table, err)
+		}
+		args := make([]any, len(p.params))
+		for k, v := range p.params {
+			if v != nil {
+				args[k] = string(v)
+			}
+		}
+		n, tomb, err := a.inSavepoint(ctx, a.statement(ch.Op, p).sql, args)
+		if err != nil {
+			return fmt.Errorf("%s %s: update_exists: update after removing the colliding rows: %w", ch.Op, ch.Rel.Table, err)
+		}
+		if !tomb {
+			out.rows.Update += uint64(n)
+			out.events = append(out.events, event{idx: i, kind: KindUpdateExists, resolution: ResolutionOverwritten, local: local})
+			return nil
+		}
+		detail = "the new key was deleted here after the remote update committed (last_write_wins): it stays deleted"
+	}
+	if rekey {
+		// The old key's half of the move still wins: its row here is older.
 		if err := a.deleteAt(ctx, p, out); err != nil {
 			return fmt.Errorf("%s %s: update_exists: delete the row at the old key: %w", ch.Op, ch.Rel.Table, err)
 		}
-		detail = "a local row at the new key is newer than the remote update (last_write_wins): kept; the row at the old key was deleted, as the update moved it away"
+		detail += "; the row at the old key was deleted, as the update moved it away"
 	}
-	out.events = append(out.events, event{idx: i, kind: KindUpdateExists, resolution: ResolutionKeptLocal, local: local, detail: detail})
+	res := ResolutionKeptLocal
+	if !newer {
+		res = ResolutionKeptDelete
+	}
+	out.events = append(out.events, event{idx: i, kind: KindUpdateExists, resolution: res, local: local, detail: detail})
 	return nil
 }
 
@@ -411,4 +514,45 @@ func keyChanged(ch *change.Change, p *rowPlan) bool {
 		}
 	}
 	return false
+}
+
+// Tombstones are pruned once every pruneEvery, when the applier has applied a
+// transaction that committed more than tombstoneMargin after them: every
+// later change from the peer commits after that one (commit timestamps
+// follow the WAL order but for a few concurrent commits), so it is newer
+// than the tombstone anyway. The margin covers those, and more.
+const (
+	pruneEvery      = 30 * time.Second
+	tombstoneMargin = "1 minute"
+)
+
+// pruneTombstones removes the tombstones of this applier's last_write_wins
+// tables that no change still to come from the peer can be older than. A
+// failure is logged: the agent also prunes week-old tombstones at start.
+func (a *Applier) pruneTombstones(ctx context.Context, tx *change.Tx) {
+	if time.Since(a.pruned) < pruneEvery || tx.CommitTime.IsZero() {
+		return
+	}
+	var rels []uint32
+	for _, t := range a.tables {
+		if t.pol == policyLWW && t.target != nil {
+			rels = append(rels, t.target.oid)
+		}
+	}
+	if len(rels) == 0 {
+		return
+	}
+	a.pruned = time.Now()
+	a.roundTrip()
+	tag, err := a.conn.Exec(ctx, `DELETE FROM pgduet.tombstones d
+		WHERE d.relid IN (SELECT coalesce(pg_catalog.pg_partition_root(r::pg_catalog.regclass), r) FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS r)
+		  AND coalesce(pg_catalog.pg_xact_commit_timestamp(d.xmin), d.deleted_at) < $2::pg_catalog.timestamptz - $3::pg_catalog.interval`,
+		rels, originTime(tx.CommitTime), tombstoneMargin)
+	if err != nil {
+		a.log.Warn("could not prune pgduet.tombstones", "err", err)
+		return
+	}
+	if n := tag.RowsAffected(); n > 0 {
+		a.log.Debug("tombstones pruned", "rows", n, "before", tx.CommitTime)
+	}
 }

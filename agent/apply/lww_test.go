@@ -137,6 +137,23 @@ func TestLastWriteWins(t *testing.T) {
 		wantRows(t, e.rows(`SELECT kind || '|' || resolution FROM pgduet.conflicts`), "insert_exists|kept_delete")
 	})
 
+	// Tombstones go once a change from the peer committed well after them.
+	t.Run("prune tombstones", func(t *testing.T) {
+		for _, c := range []struct {
+			at   time.Time
+			left int
+		}{{older, 1}, {newer, 0}} {
+			e.exec(seed)
+			a.pruned = time.Time{}
+			tx := e.tx(ins(r, vs("100", "first@x", "before")...))
+			tx.CommitTime = c.at
+			e.mustApply(a, tx)
+			if n := e.count("pgduet.tombstones"); n != c.left {
+				t.Fatalf("after a change committed at %s: %d tombstones, want %d", c.at, n, c.left)
+			}
+		}
+	})
+
 	// A table without a key cannot use last_write_wins: a clear error, nothing applied.
 	t.Run("no key", func(t *testing.T) {
 		e.exec(`CREATE TABLE public.nokey (id int, v text); ALTER TABLE public.nokey REPLICA IDENTITY FULL`)

@@ -245,16 +245,11 @@ func (a *Applier) overwriteInsert(ctx context.Context, tx *change.Tx, i int, row
 		}
 		return fmt.Errorf("%s %s: %s: insert the remote row: %w", ch.Op, ch.Rel.Table, kind, err)
 	}
-	out.rows.Insert++
 	res := ResolutionOverwritten
-	switch {
-	case kind == "" && local == nil:
-		return nil // an insert that met nothing: no conflict (last_write_wins, an UPDATE's row moved to a new key)
-	case kind == "":
-		kind = KindInsertExists
-	case kind == KindUpdateMissing && local == nil:
+	if kind == KindUpdateMissing && local == nil {
 		res = ResolutionInserted
 	}
+	out.rows.Insert++
 	out.events = append(out.events, event{idx: i, kind: kind, resolution: res, local: local})
 	return nil
 }

@@ -200,6 +200,7 @@ func (a *Applier) apply(ctx context.Context, tx *change.Tx) error {
 	delete(a.stopped, tx.EndLSN)
 
 	a.fillKeptRows(tx, out)
+	a.pruneTombstones(ctx, tx)
 	for _, i := range out.missing {
 		ch := &tx.Changes[i]
 		a.warnConflict(ch.Rel.Table, KindDeleteMissing, "delete found no row; skipped (delete_missing, recorded in pgduet.conflicts)",

@@ -48,7 +48,7 @@ error; 3 cannot connect, or pgduet is not installed on the database.
 // conflictKinds are the kinds pgduet records (SPEC §7).
 var conflictKinds = []string{
 	apply.KindInsertExists, apply.KindUpdateMissing, apply.KindUpdateExists, apply.KindDeleteMissing,
-	apply.KindDDLFailed, apply.KindDDLUnsupported, apply.KindDDLDenied, apply.KindDDLUnselected,
+	apply.KindUpdateOlder, apply.KindDeleteOlder, apply.KindDDLFailed, apply.KindDDLUnsupported, apply.KindDDLDenied, apply.KindDDLUnselected,
 }
 
 // conflictRow is one row of pgduet.conflicts, as `conflicts --format json`
