@@ -90,17 +90,20 @@ $$;
 -- DELETE of the same key that the insert had to wait for is seen.
 CREATE OR REPLACE FUNCTION pgduet.lww_check_insert(rel regclass, k record, remote_ts timestamptz, remote_wins_tie boolean)
 RETURNS boolean LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
+-- No SET clause (it runs for every row the applier inserts, and a SET
+-- clause costs a settings save and restore per call): every name is
+-- qualified instead.
 AS $$
 DECLARE
-    root oid := coalesce(pg_partition_root(rel), rel);
+    root oid := coalesce(pg_catalog.pg_partition_root(rel), rel);
 BEGIN
     -- Most of the time the table has no recent delete: no key to print.
-    IF NOT EXISTS (SELECT 1 FROM pgduet.tombstones d WHERE d.relid = root) THEN
+    IF NOT EXISTS (SELECT 1 FROM pgduet.tombstones d WHERE d.relid OPERATOR(pg_catalog.=) root) THEN
         RETURN true;
     END IF;
     IF EXISTS (SELECT 1 FROM pgduet.tombstones d
-                WHERE d.relid = root AND d.key_hash = pgduet.lww_hash(pgduet.lww_key(k, NULL))
+                WHERE d.relid OPERATOR(pg_catalog.=) root
+                  AND d.key_hash OPERATOR(pg_catalog.=) pgduet.lww_hash(pgduet.lww_key(k, NULL))
                   AND NOT pgduet.lww_remote_wins(d.xmin, remote_ts, remote_wins_tie)) THEN
         RAISE EXCEPTION 'pgduet: key % of table % was deleted here after the remote change committed', pgduet.lww_key(k, NULL), rel
             USING ERRCODE = 'PD001';
