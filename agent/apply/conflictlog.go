@@ -196,6 +196,9 @@ func nullIfEmpty(s string) any {
 
 // count adds n events of kind with resolution to Stats.Outcomes.
 func (a *Applier) count(kind, resolution string, n int) {
+	if n == 0 {
+		return // no zero entries in the metrics
+	}
 	a.statsMu.Lock()
 	a.stats.Outcomes[kind+"/"+resolution] += uint64(n)
 	a.statsMu.Unlock()

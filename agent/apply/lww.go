@@ -283,7 +283,7 @@ func (a *Applier) lwwInsert(ctx context.Context, tx *change.Tx, i int, row []cha
 			return nil
 		}
 		if local != nil {
-			if _, err := a.deleteColliding(ctx, t, b, row, nil); err != nil {
+			if _, err := a.deleteColliding(ctx, t, b, row, nil, out); err != nil {
 				return fmt.Errorf("%s %s: delete the colliding rows: %w", ch.Op, ch.Rel.Table, err)
 			}
 		}
@@ -378,7 +378,7 @@ func (a *Applier) lwwUpdateExists(ctx context.Context, tx *change.Tx, i int, p *
 	rekey := keyChanged(ch, p)
 	detail := "a colliding local row is newer than the remote update (last_write_wins): kept, the update left out"
 	if !newer {
-		if _, err := a.deleteColliding(ctx, t, b, ch.New, &self); err != nil {
+		if _, err := a.deleteColliding(ctx, t, b, ch.New, &self, out); err != nil {
 			return fmt.Errorf("%s %s: update_exists: delete the colliding rows: %w", ch.Op, ch.Rel.Table, err)
 		}
 		args := make([]any, len(p.params))

@@ -222,7 +222,7 @@ func (a *Applier) overwriteInsert(ctx context.Context, tx *change.Tx, i int, row
 	if err != nil {
 		return err
 	}
-	local, err := a.deleteColliding(ctx, t, b, row, nil)
+	local, err := a.deleteColliding(ctx, t, b, row, nil, out)
 	if err != nil {
 		return fmt.Errorf("%s %s: %s: delete the colliding rows: %w", ch.Op, ch.Rel.Table, kind, err)
 	}
@@ -275,7 +275,7 @@ func (a *Applier) overwriteUpdate(ctx context.Context, tx *change.Tx, i int, out
 	if len(t.target.key) == 0 || !slicesEqualInts(p.match, t.target.key) {
 		return fmt.Errorf("%s %s: update_exists: overwrite needs the table's key to tell the updated row from the colliding ones", ch.Op, ch.Rel.Table)
 	}
-	local, err := a.deleteColliding(ctx, t, b, ch.New, &self)
+	local, err := a.deleteColliding(ctx, t, b, ch.New, &self, out)
 	if err != nil {
 		return fmt.Errorf("%s %s: update_exists: delete the colliding rows: %w", ch.Op, ch.Rel.Table, err)
 	}
@@ -334,23 +334,26 @@ func slicesEqualInts(a, b []int) bool {
 
 // deleteColliding deletes the local rows that share a unique key with row
 // (source column order), except the row except names, and returns their
-// images as a JSON array (nil when there were none). NULLs never collide
+// images as a JSON array (nil when there were none), counting them in out.
+// NULLs never collide
 // (except under NULLS NOT DISTINCT).
-func (a *Applier) deleteColliding(ctx context.Context, t *table, b *binding, row []change.Value, except *keyCond) ([]byte, error) {
+func (a *Applier) deleteColliding(ctx context.Context, t *table, b *binding, row []change.Value, except *keyCond, out *outcome) ([]byte, error) {
 	where, args := collidingWhere(t, b, row, except)
 	if where == "" {
 		return nil, nil
 	}
-	q := "WITH d AS (DELETE FROM " + t.from + " AS t WHERE " + where + " RETURNING pg_catalog.to_jsonb(t) AS r) SELECT pg_catalog.jsonb_agg(r)::text FROM d"
-	var out *string
+	q := "WITH d AS (DELETE FROM " + t.from + " AS t WHERE " + where + " RETURNING pg_catalog.to_jsonb(t) AS r) SELECT pg_catalog.jsonb_agg(r)::text, count(*) FROM d"
+	var images *string
+	var n int64
 	a.roundTrip()
-	if err := a.conn.QueryRow(ctx, q, args...).Scan(&out); err != nil {
+	if err := a.conn.QueryRow(ctx, q, args...).Scan(&images, &n); err != nil {
 		return nil, err
 	}
-	if out == nil {
+	out.rows.Delete += uint64(n)
+	if images == nil {
 		return nil, nil
 	}
-	return []byte(*out), nil
+	return []byte(*images), nil
 }
 
 // collidingWhere is the condition for the local rows that share a unique key
@@ -406,7 +409,8 @@ func textArg(v change.Value) any {
 }
 
 // recordEvents writes the conflicts the transaction survived (and its
-// delete_missing) to pgduet.conflicts inside it, in one round trip.
+// delete_missing) to pgduet.conflicts inside it, in one round trip; they are
+// counted and logged once it commits (reportEvents).
 func (a *Applier) recordEvents(ctx context.Context, tx *change.Tx, plans []*rowPlan, out *outcome) error {
 	b := &pgx.Batch{}
 	for _, i := range out.missing {
@@ -425,6 +429,11 @@ func (a *Applier) recordEvents(ctx context.Context, tx *change.Tx, plans []*rowP
 	if err := a.conn.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("record conflicts in pgduet.conflicts: %w", err)
 	}
+	return nil
+}
+
+// reportEvents counts and logs the conflicts of a committed transaction.
+func (a *Applier) reportEvents(tx *change.Tx, plans []*rowPlan, out *outcome) {
 	a.count(KindDeleteMissing, ResolutionSkipped, len(out.missing))
 	for _, e := range out.events {
 		a.count(e.kind, e.resolution, 1)
@@ -432,7 +441,6 @@ func (a *Applier) recordEvents(ctx context.Context, tx *change.Tx, plans []*rowP
 		a.warnConflict(ch.Rel.Table, e.kind, "conflict resolved by policy "+string(plans[e.idx].tbl.policy())+" (recorded in pgduet.conflicts)",
 			"kind", e.kind, "resolution", e.resolution, "table", ch.Rel.Table.String(), "lsn", tx.EndLSN, "xid", tx.Xid)
 	}
-	return nil
 }
 
 // fillKeptRows records, after COMMIT and on a connection of its own, the

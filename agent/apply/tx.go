@@ -199,6 +199,7 @@ func (a *Applier) apply(ctx context.Context, tx *change.Tx) error {
 	a.statsMu.Unlock()
 	delete(a.stopped, tx.EndLSN)
 
+	a.reportEvents(tx, plans, out)
 	a.fillKeptRows(tx, out)
 	a.pruneTombstones(ctx, tx)
 	for _, i := range out.missing {
