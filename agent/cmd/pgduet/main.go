@@ -1,5 +1,5 @@
 // Command pgduet is the pgduet agent and its operator tools: run one node's agent,
-// validate a config, ask a running agent for its status, compare both databases,
+// validate a config, preview what it does (plan), ask a running agent for its status, compare both databases,
 // list the recorded conflicts, remove what pgduet installed, and run a local demo.
 //
 // Exit codes (SPEC §3): 0 success; 1 the check found problems (invalid config,
@@ -47,6 +47,8 @@ const usage = `pgduet keeps two PostgreSQL databases in two-way sync.
 Usage:
   pgduet run        --config PATH --node NAME     run the agent for NAME (foreground; SIGTERM/SIGINT = clean stop)
   pgduet validate   --config PATH                 check the config offline; exit 0 valid, 1 invalid
+  pgduet plan       --config PATH [--offline]     what the config makes pgduet do, per node: selections, and the tables
+                                                  found in each database with what changes at the next start
   pgduet status     --config PATH --node NAME     ask the running agent for its state (both directions)
   pgduet verify     --config PATH [--table T]     compare the selected tables on both databases; exit 0 equal, 1 differ
   pgduet conflicts  --config PATH --node NAME     list the conflicts recorded on NAME, newest first (--table, --kind, --since, --limit)
@@ -55,7 +57,7 @@ Usage:
   pgduet version
 
 --config is a file or a directory of *.hcl files (merged).
---format text|json on validate, status, verify and conflicts.
+--format text|json on validate, plan, status, verify and conflicts.
 pgduet COMMAND --help describes a command's flags. Logs go to stderr:
 --log-format text|json, --log-level debug|info|warn|error.
 
@@ -77,6 +79,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(rest, stdout, stderr)
 	case "validate":
 		return cmdValidate(rest, stdout, stderr)
+	case "plan":
+		return cmdPlan(rest, stdout, stderr)
 	case "status":
 		return cmdStatus(rest, stdout, stderr)
 	case "verify":
@@ -492,6 +496,47 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	if err := demo.Run(ctx, demo.Options{Out: stdout, Transactions: *txs, Keep: *keep}); err != nil {
 		fmt.Fprintln(stderr, "pgduet demo:", err)
 		return exitRuntime
+	}
+	return exitOK
+}
+
+// cmdPlan prints what the config makes pgduet do. Offline (or for a node
+// whose database cannot be reached) it shows the settings and selections
+// per node; with each database it also lists the tables selected there,
+// what the next agent start changes in the publication, and what looks
+// wrong. Exit 0 once the plan is printed, 1 for an invalid config.
+func cmdPlan(args []string, stdout, stderr io.Writer) int {
+	f := newFlags("plan", stderr, "config", "format")
+	offline := f.fs.Bool("offline", false, "do not connect to the databases: settings and selections only")
+	if !f.parse(args, stderr, "config") {
+		return exitUsage
+	}
+	cfg, ok := load(f.config, stderr)
+	if !ok {
+		return exitProblem
+	}
+	p := cfg.Plan()
+	if !*offline {
+		for _, n := range p.Nodes {
+			node, err := cfg.Node(n.Name)
+			if err != nil {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			tables, err := agent.PlanTables(ctx, cfg, node)
+			cancel()
+			if err != nil {
+				n.Live = "not read: " + err.Error()
+				continue
+			}
+			n.Tables, n.Live = tables, "read"
+		}
+		agent.CrossCheckPlan(p)
+	}
+	if f.format == "json" {
+		writeJSON(stdout, p)
+	} else {
+		fmt.Fprint(stdout, agent.FormatPlan(p))
 	}
 	return exitOK
 }
