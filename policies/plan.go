@@ -40,15 +40,15 @@ type PlanRetry struct {
 // PlanNode is one node: its role, where it is, and what it sends, in its
 // own names.
 type PlanNode struct {
-	Name      string `json:"name"`
-	Role      string `json:"role"` // "ddl source" or "ddl follower"
-	Database  string `json:"database"`
-	Listen    string `json:"listen"`
-	Address   string `json:"address"`
-	Admin     string `json:"admin,omitempty"`
-	TLS       bool   `json:"tls"`
-	Peer      string `json:"peer"`
-	DDLHere   string `json:"ddl"` // what happens to DDL run on this node
+	Name     string `json:"name"`
+	Role     string `json:"role"` // "ddl source" or "ddl follower"
+	Database string `json:"database"`
+	Listen   string `json:"listen"`
+	Address  string `json:"address"`
+	Admin    string `json:"admin,omitempty"`
+	TLS      bool   `json:"tls"`
+	Peer     string `json:"peer"`
+	DDLHere  string `json:"ddl"` // what happens to DDL run on this node
 	// Selections are the schema and table blocks as they apply to this
 	// node's tables, in declaration order (schema blocks first).
 	Selections []PlanSelection `json:"selections"`
