@@ -211,6 +211,9 @@ func (a *Agent) setupOnce(ctx context.Context) error {
 	if err := prepareLWW(ctx, conn, a.cfg, a.node.Name); err != nil {
 		return err
 	}
+	if err := checkColumns(ctx, conn, a.cfg, a.node.Name, a.log); err != nil {
+		return err
+	}
 	if err := capture.Setup(ctx, conn, a.connString, a.cfg.Pair.Name, a.node.Name,
 		a.cfg.PublicationSchemasOn(a.node.Name), publicationTables(a.cfg, a.node.Name)); err != nil {
 		return err
@@ -262,6 +265,7 @@ func (a *Agent) sendSession(ctx context.Context) (bool, error) {
 		Peer:              a.peer.Name,
 		Filter:            a.filter.keep,
 		Map:               a.mapTable,
+		Columns:           a.columns,
 		DDL:               captureDDLMode(a.cfg, a.node.Name),
 		StatusInterval:    a.opts.StatusInterval,
 		HeartbeatInterval: a.opts.HeartbeatInterval,
@@ -315,6 +319,16 @@ func (a *Agent) sendSession(ctx context.Context) (bool, error) {
 func (a *Agent) mapTable(t change.TableRef) change.TableRef {
 	s, n := a.cfg.MapTable(a.node.Name, t.Schema, t.Name)
 	return change.TableRef{Schema: s, Name: n}
+}
+
+// columns is capture's column selection: a table block's column subset and
+// renames, in this node's names (nil: every column as it is).
+func (a *Agent) columns(t change.TableRef) func(string) (string, bool) {
+	m, ok := a.cfg.ColumnsOn(a.node.Name, t.Schema, t.Name)
+	if !ok {
+		return nil
+	}
+	return m.Map
 }
 
 // Status reports both directions.

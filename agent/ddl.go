@@ -2,7 +2,9 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -107,6 +109,14 @@ func ddlRules(cfg *policies.Config, peer string) *apply.DDLRules {
 			}
 			return cfg.SchemaSelectedOn(cfg.Pair.DDLSource, schema)
 		},
+		Renamed: func(schema, name string) bool {
+			for _, t := range cfg.Tables {
+				if t.Schema == schema && t.Name == name && len(t.ColumnTargets) > 0 {
+					return true
+				}
+			}
+			return false
+		},
 		Stop:    cfg.Conflicts.Policy == policies.PolicyFail,
 		Policy:  cfg.Conflicts.Policy,
 		SyncLWW: cfg.UsesLastWriteWins(),
@@ -176,4 +186,52 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// checkColumns checks the table blocks' column selections against this
+// node's tables before anything is shipped: every column they name exists
+// and a column subset keeps the key (the peer finds rows by it). A table
+// that does not exist yet is only logged: DDL may create it later.
+func checkColumns(ctx context.Context, conn *pgx.Conn, cfg *policies.Config, node string, log *slog.Logger) error {
+	for _, tb := range cfg.Tables {
+		schema, name := tb.Schema, tb.Name
+		if node != cfg.Pair.DDLSource {
+			schema, name = tb.TargetSchema, tb.TargetName
+		}
+		m, ok := cfg.ColumnsOn(node, schema, name)
+		if !ok {
+			continue
+		}
+		var cols, key []string
+		err := conn.QueryRow(ctx, `SELECT
+			coalesce((SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
+			           WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '{}'),
+			coalesce((SELECT array_agg(a.attname::text) FROM pg_catalog.pg_index i
+			           JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])
+			           WHERE i.indrelid = c.oid AND (i.indisprimary OR (i.indisreplident AND c.relreplident = 'i'))), '{}')
+			FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+			WHERE n.nspname = $1 AND c.relname = $2`, schema, name).Scan(&cols, &key)
+		if errors.Is(err, pgx.ErrNoRows) {
+			log.Warn("a table block selects a table that does not exist here (yet): its columns are checked when the agent next starts",
+				"table", schema+"."+name, "block", tb.DeclRange.String())
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("check the columns of table %s.%s: %w", schema, name, err)
+		}
+		if err := m.Check(cols); err != nil {
+			return permanent(fmt.Errorf("table %s.%s on node %s (table block at %s): %w", schema, name, node, tb.DeclRange, err))
+		}
+		var missing []string
+		for _, k := range key {
+			if _, ok := m.Map(k); !ok {
+				missing = append(missing, k)
+			}
+		}
+		if len(missing) > 0 {
+			return permanent(fmt.Errorf("table %s.%s on node %s (table block at %s): columns leaves out key column(s) %s, which the peer finds rows by: add them to columns",
+				schema, name, node, tb.DeclRange, strings.Join(missing, ", ")))
+		}
+	}
+	return nil
 }

@@ -196,6 +196,17 @@ func FormatPlan(p *policies.Plan) string {
 					fmt.Fprintf(&b, " except %s", strings.Join(s.Exclude, ", "))
 				}
 			}
+			if len(s.Columns) > 0 {
+				fmt.Fprintf(&b, "; columns %s", strings.Join(s.Columns, ", "))
+			}
+			if len(s.ColumnTargets) > 0 {
+				var r []string
+				for from, to := range s.ColumnTargets {
+					r = append(r, from+" → "+to)
+				}
+				sort.Strings(r)
+				fmt.Fprintf(&b, "; renamed %s", strings.Join(r, ", "))
+			}
 			fmt.Fprintf(&b, "; %s; conflicts %s\n", opsString(s.Operations), s.Conflicts)
 		}
 		switch {

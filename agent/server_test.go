@@ -24,7 +24,7 @@ func TestRefusesUnfitServer(t *testing.T) {
 	noCommitTS := pgtest.New(t, "nocts", "track_commit_timestamp = off")
 	logical := pgtest.Shared(t, "east")
 	db := logical.NewDB(t)
-	if _, err := logical.Connect(t, db).Exec(ctx, "CREATE ROLE plain LOGIN PASSWORD 'plain-pw'; CREATE TABLE public.nokey (v text)"); err != nil {
+	if _, err := logical.Connect(t, db).Exec(ctx, "CREATE ROLE plain LOGIN PASSWORD 'plain-pw'; CREATE TABLE public.nokey (v text); CREATE TABLE public.kc (id int PRIMARY KEY, v text)"); err != nil {
 		t.Fatal(err)
 	}
 	const lww = "schema \"public\" {}\nconflicts { policy = \"last_write_wins\" }\n"
@@ -41,6 +41,10 @@ func TestRefusesUnfitServer(t *testing.T) {
 			[]string{"last_write_wins needs track_commit_timestamp = on (it is off)", "ALTER SYSTEM SET track_commit_timestamp = on"}},
 		{"last_write_wins on a table without a key", logical.URL(db), pgtest.Password, lww,
 			[]string{"last_write_wins needs a primary key", "public.nokey"}},
+		{"a column subset without the key", logical.URL(db), pgtest.Password, "table \"public.kc\" {\n  columns = [\"v\"]\n}\n",
+			[]string{"table public.kc on node east", "leaves out key column(s) id", "add them to columns"}},
+		{"a column that does not exist", logical.URL(db), pgtest.Password, "table \"public.kc\" {\n  columns = [\"id\", \"nope\"]\n}\n",
+			[]string{"table public.kc on node east", "nope"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Setenv("PGDUET_TEST_PASSWORD", c.password)

@@ -156,11 +156,23 @@ type SchemaSel struct {
 //
 // Conflicts is the table's effective conflict policy: its own `conflicts {
 // policy = ... }` sub-block's, else the pair's (Config.Conflicts.Policy).
+//
+// Columns is the `columns` attribute: the column subset, catalog names on
+// the DDL source (each element read like one part of the label), distinct,
+// in the order given; nil when it is omitted (every column is replicated).
+// ColumnTargets holds the `column "NAME" { target = "NEW" }` sub-blocks:
+// DDL source column name → its name on the other node, only real renames (a
+// block whose target is its own name is dropped); nil when there are none.
+// The load checks that the renamed columns are in Columns (when given) and
+// that no two replicated columns end up with the same name on the other
+// node, as far as the config can tell (see [Config.ColumnsOn]).
 type TableSel struct {
 	Schema, Name             string
 	TargetSchema, TargetName string
 	Operations               []Op   // effective: given, else its schema block's, else the default
 	Conflicts                string // effective policy
+	Columns                  []string
+	ColumnTargets            map[string]string
 	DeclRange                hcl.Range
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -824,16 +825,17 @@ func (d *decoder) decodeTableBlock(b *hcl.Block) *TableSel {
 	} else if attr != nil {
 		d.targets[t] = targetAttr{rng: attr.Expr.Range(), bad: true}
 	}
-	for _, r := range []struct{ name, what string }{
-		{"columns", "The table attribute columns (column subset)"},
-		{"where", "The table attribute where (row filter)"},
-	} {
-		if attr := attrs[r.name]; attr != nil {
-			d.add(notSupported(attr.Range, r.what))
-		}
+	if attr := attrs["where"]; attr != nil {
+		d.add(notSupported(attr.Range, "The table attribute where (row filter)"))
 	}
+	columnsAttr, columnsKnown := d.decodeColumns(attrs, t)
 	var conflicts *hcl.Block
+	var columnBlocks []*hcl.Block
 	for _, inner := range content.Blocks {
+		if inner.Type == "column" {
+			columnBlocks = append(columnBlocks, inner)
+			continue
+		}
 		if conflicts != nil {
 			d.add(errorAt(inner.DefRange, "Duplicate conflicts block",
 				"The %s block already has a conflicts block at %s; merge the two.", blockName(b), pos(conflicts.DefRange)))
@@ -842,10 +844,197 @@ func (d *decoder) decodeTableBlock(b *hcl.Block) *TableSel {
 		conflicts = inner
 		d.decodeTableConflictsBlock(inner, t)
 	}
+	d.decodeColumnBlocks(b, columnBlocks, t, columnsAttr, columnsKnown)
 	if err != nil {
 		return nil
 	}
 	return t
+}
+
+// columnName reads a column name (an element of columns, a column block's
+// label or target) like one part of a table label: unquoted folds to lower
+// case, double-quoted is kept as written.
+func columnName(s string) (string, error) {
+	parts, err := parseQualifiedName(s)
+	if err == nil && len(parts) != 1 {
+		err = fmt.Errorf("it has %d dotted parts; a column is named by one part (its table is the table block's label)", len(parts))
+	}
+	if err != nil {
+		return "", err
+	}
+	return parts[0], nil
+}
+
+func (d *decoder) badColumnName(rng hcl.Range, what, v string, err error) {
+	d.add(errorAt(rng, "Invalid column name",
+		`The %s %q is not a column name: %s. Write it as "total", or "\"Total\"" to keep upper case.`, what, v, err))
+}
+
+// decodeColumns decodes the columns attribute (the column subset) of table
+// block t into t.Columns. It returns the attribute (nil when absent or null:
+// every column is replicated) and whether t.Columns is exactly the set the
+// attribute lists (false after a reported problem, so that the column
+// blocks are not checked against a list that is known to be wrong).
+func (d *decoder) decodeColumns(attrs hcl.Attributes, t *TableSel) (*hcl.Attribute, bool) {
+	elems, attr, ok := d.strList(attrs, "columns")
+	if attr == nil {
+		return nil, true
+	}
+	if !ok {
+		return attr, false
+	}
+	if len(elems) == 0 {
+		d.add(errorAt(attr.Expr.Range(), "Empty column list",
+			`columns = [] replicates no column; list the columns to replicate, such as ["id", "total"], or remove columns to replicate every column.`))
+		return attr, false
+	}
+	seen := map[string]hcl.Range{}
+	good := true
+	t.Columns = make([]string, 0, len(elems))
+	for _, e := range elems {
+		name, err := columnName(e.s)
+		if err != nil {
+			d.badColumnName(e.rng, "columns element", e.s, err)
+			good = false
+			continue
+		}
+		if first, dup := seen[name]; dup {
+			d.add(errorAt(e.rng, "Duplicate column",
+				"%q names column %s, which is already listed at %s; list each column once.", e.s, quoteIdent(name), pos(first)))
+			good = false
+			continue
+		}
+		seen[name] = e.rng
+		t.Columns = append(t.Columns, name)
+	}
+	return attr, good
+}
+
+// columnRename is a valid `column "NAME" { target = "NEW" }` block.
+type columnRename struct {
+	block        *hcl.Block
+	name, target string
+	rng          hcl.Range // the target's value
+}
+
+// decodeColumnBlocks decodes the column sub-blocks of table block b (t) into
+// t.ColumnTargets and checks them against the columns attribute
+// (columnsAttr, nil when absent; columnsKnown: t.Columns is what it lists)
+// and against each other: the columns replicated must keep distinct names
+// on the other node. With columns, that is checked on every listed column;
+// without, only among the columns that have a column block (the table's
+// other columns are unknown until the agent reads the relation: see
+// ColumnMap.Check).
+func (d *decoder) decodeColumnBlocks(b *hcl.Block, blocks []*hcl.Block, t *TableSel, columnsAttr *hcl.Attribute, columnsKnown bool) {
+	seen := map[string]*hcl.Block{}
+	unknown := map[string]bool{} // columns whose block has a bad or missing target
+	var renames []columnRename
+	for _, cb := range blocks {
+		content, diags := cb.Body.Content(columnSchema)
+		d.diags = append(d.diags, diags...)
+		name, nerr := columnName(cb.Labels[0])
+		if nerr != nil {
+			d.badColumnName(cb.LabelRanges[0], "column label", cb.Labels[0], nerr)
+		}
+		v, attr, ok := d.str(content.Attributes, "target")
+		var target string
+		switch {
+		case ok:
+			var terr error
+			if target, terr = columnName(v); terr != nil {
+				d.badColumnName(attr.Expr.Range(), "target", v, terr)
+				ok = false
+			}
+		case attr == nil:
+			d.add(errorAt(cb.DefRange, "Missing required argument",
+				`The %s block needs target, the column's name on the other node; for example: target = "amount". A column that keeps its name needs no column block.`, blockName(cb)))
+		}
+		if nerr != nil {
+			continue
+		}
+		if f := seen[name]; f != nil {
+			d.add(errorAt(cb.LabelRanges[0], "Duplicate column block",
+				"The %s block already has a column block for column %s at %s; keep one of the two.", blockName(b), quoteIdent(name), pos(f.DefRange)))
+			continue
+		}
+		seen[name] = cb
+		if columnsAttr != nil && columnsKnown && !slices.Contains(t.Columns, name) {
+			d.add(errorAt(cb.LabelRanges[0], "Column not replicated",
+				"The %s block maps column %s, but the columns list at %s leaves that column out, so it is not replicated; add %s to columns, or remove the column block.",
+				blockName(cb), quoteIdent(name), pos(columnsAttr.Expr.Range()), strconv.Quote(quoteIdent(name))))
+			continue
+		}
+		if !ok {
+			unknown[name] = true
+			continue
+		}
+		renames = append(renames, columnRename{block: cb, name: name, target: target, rng: attr.Expr.Range()})
+	}
+
+	// The columns replicated under their own name, as far as the config
+	// knows them: with columns, each listed column without a real rename;
+	// without, each column whose block maps it onto itself.
+	renamed := map[string]bool{}
+	for _, r := range renames {
+		if r.target != r.name {
+			renamed[r.name] = true
+		}
+	}
+	var kept []string
+	switch {
+	case columnsAttr != nil && columnsKnown:
+		for _, c := range t.Columns {
+			if !renamed[c] && !unknown[c] {
+				kept = append(kept, c)
+			}
+		}
+	case columnsAttr == nil:
+		for _, r := range renames {
+			if r.target == r.name {
+				kept = append(kept, r.name)
+			}
+		}
+	}
+	keptSet := map[string]bool{}
+	for _, c := range kept {
+		keptSet[c] = true
+	}
+	claimed := map[string]columnRename{} // name on the other node → the rename onto it
+	for _, r := range renames {
+		if r.target == r.name {
+			continue
+		}
+		switch f, taken := claimed[r.target]; {
+		case keptSet[r.target]:
+			why := "it is listed in columns without a column block of its own"
+			if columnsAttr == nil {
+				why = fmt.Sprintf("its column block at %s maps it onto itself", pos(seen[r.target].DefRange))
+			}
+			fix := ""
+			if columnsAttr != nil {
+				fix = fmt.Sprintf(", or leave %s out of columns", quoteIdent(r.target))
+			}
+			d.add(errorAt(r.rng, "Colliding column mapping",
+				"The %s block renames column %s to %s, but column %s keeps its name (%s): on the other node both would be column %s, and changes from there could not be mapped back. Give %s another target, or rename %s too%s.",
+				blockName(r.block), quoteIdent(r.name), quoteIdent(r.target), quoteIdent(r.target), why, quoteIdent(r.target),
+				quoteIdent(r.name), quoteIdent(r.target), fix))
+		case taken:
+			d.add(errorAt(r.rng, "Colliding column mapping",
+				"The %s block (at %s) and the %s block both rename onto column %s of the other node; changes from there could not be mapped back. Give each column its own target.",
+				blockName(f.block), pos(f.block.DefRange), blockName(r.block), quoteIdent(r.target)))
+		default:
+			claimed[r.target] = r
+		}
+	}
+	for _, r := range renames {
+		if r.target == r.name {
+			continue
+		}
+		if t.ColumnTargets == nil {
+			t.ColumnTargets = map[string]string{}
+		}
+		t.ColumnTargets[r.name] = r.target
+	}
 }
 
 // onlyFunctionErrors reports whether diags are all failed env()/file() calls.

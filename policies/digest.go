@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -30,14 +31,18 @@ var localKeywords = map[string]bool{
 // spacing of ddl command-tag globs, and of defaults being written out or
 // left implicit (a target equal to the name it would default to included).
 // In: the effective ddl settings and name mapping, the conflict policy and
-// retention of the pair and the effective conflict policy of every table
-// block, so two agents with different DDL rules, targets or conflict
-// handling refuse each other.
+// retention of the pair, the effective conflict policy of every table
+// block and its column subset and column renames, so two agents with
+// different DDL rules, targets, conflict handling or columns refuse each
+// other. The column subset is a set (the order of `columns` does not
+// count); a column block that maps a column onto its own name counts as
+// absent.
 //
-// The first line names the canonical form's version ("pgduet-config v3"
-// since conflict retention and per-table policies); it changes whenever a
-// line is added or changed, so agents of versions that render the config
-// differently refuse each other whatever the config says.
+// The first line names the canonical form's version ("pgduet-config v4"
+// since table column subsets and renames; v3 added conflict retention and
+// per-table policies); it changes whenever a line is added or changed, so
+// agents of versions that render the config differently refuse each other
+// whatever the config says.
 func (c *Config) Digest() string {
 	sum := sha256.Sum256([]byte(c.canonical()))
 	return hex.EncodeToString(sum[:])[:16]
@@ -51,7 +56,7 @@ func (c *Config) canonical() string {
 		fmt.Fprintf(&b, format, args...)
 		b.WriteByte('\n')
 	}
-	line("pgduet-config v3")
+	line("pgduet-config v4")
 	line("pair %s ddl_source=%s", q(c.Pair.Name), q(c.Pair.DDLSource))
 
 	nodes := slices.Clone(c.Nodes)
@@ -82,9 +87,30 @@ func (c *Config) canonical() string {
 		return tables[i].Name < tables[j].Name
 	})
 	for _, t := range tables {
-		line("table %s %s target=%s %s operations=%s conflicts=%s", q(t.Schema), q(t.Name), q(t.TargetSchema), q(t.TargetName), canonicalOps(t.Operations), q(t.Conflicts))
+		line("table %s %s target=%s %s operations=%s conflicts=%s columns=%s renames=%s", q(t.Schema), q(t.Name), q(t.TargetSchema), q(t.TargetName),
+			canonicalOps(t.Operations), q(t.Conflicts), canonicalColumns(t.Columns), canonicalRenames(t.ColumnTargets))
 	}
 	return b.String()
+}
+
+// canonicalColumns renders a column subset as a sorted set; "*" is every
+// column (no columns attribute).
+func canonicalColumns(cols []string) string {
+	if cols == nil {
+		return "*"
+	}
+	return canonicalSet(cols)
+}
+
+// canonicalRenames renders column renames as "from"="to" pairs sorted by
+// the source name.
+func canonicalRenames(m map[string]string) string {
+	keys := slices.Sorted(maps.Keys(m))
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = strconv.Quote(k) + "=" + strconv.Quote(m[k])
+	}
+	return "[" + strings.Join(out, ",") + "]"
 }
 
 // canonical renders the connection settings that are neither secret nor

@@ -231,3 +231,68 @@ table "legacy.items" {
 		}
 	}
 }
+
+// Column subsets and renames are part of the digest; their order and
+// spelling are not, nor a column block that keeps a column's name.
+func TestDigestColumns(t *testing.T) {
+	const base = `
+table "public.orders" {
+  columns = ["id", "total", "\"Status\""]
+  column "total" {
+    target = "amount"
+  }
+}
+table "public.customers" {
+  column "email" {
+    target = "mail"
+  }
+  column "name" {
+    target = "full_name"
+  }
+}
+table "public.items" {}
+`
+	baseDigest := mustParse(t, "base.hcl", baseNodes+base).Digest()
+	same := map[string]string{
+		"columns order":   strings.Replace(base, `["id", "total", "\"Status\""]`, `["\"Status\"", "total", "id"]`, 1),
+		"columns quoting": strings.Replace(base, `["id", "total",`, `["ID", "\"total\"",`, 1),
+		"column block order": strings.Replace(base, "  column \"email\" {\n    target = \"mail\"\n  }\n  column \"name\" {\n    target = \"full_name\"\n  }",
+			"  column \"name\" {\n    target = \"full_name\"\n  }\n  column \"email\" {\n    target = \"mail\"\n  }", 1),
+		"rename spelling": strings.Replace(base, `target = "amount"`, `target = "\"amount\""`, 1),
+		"rename to the same name": strings.Replace(base, `table "public.items" {}`,
+			"table \"public.items\" {\n  column \"sku\" {\n    target = \"sku\"\n  }\n}", 1),
+		"rename to the same name in a subset": strings.Replace(base, `  column "total" {`, "  column \"id\" {\n    target = \"id\"\n  }\n  column \"total\" {", 1),
+	}
+	different := map[string]string{
+		"column added":       strings.Replace(base, `"id", "total"`, `"id", "total", "note"`, 1),
+		"column removed":     strings.Replace(base, `"id", "total"`, `"total"`, 1),
+		"column case":        strings.Replace(base, `"\"Status\""`, `"status"`, 1),
+		"subset removed":     strings.Replace(base, `  columns = ["id", "total", "\"Status\""]`+"\n", "", 1),
+		"subset added":       strings.Replace(base, `table "public.items" {}`, "table \"public.items\" {\n  columns = [\"sku\"]\n}", 1),
+		"rename target":      strings.Replace(base, `target = "amount"`, `target = "amount2"`, 1),
+		"rename target case": strings.Replace(base, `target = "mail"`, `target = "\"Mail\""`, 1),
+		"rename removed":     strings.Replace(base, "  column \"email\" {\n    target = \"mail\"\n  }\n", "", 1),
+		"rename added": strings.Replace(base, `table "public.items" {}`,
+			"table \"public.items\" {\n  column \"sku\" {\n    target = \"code\"\n  }\n}", 1),
+		"renames swapped": strings.Replace(strings.Replace(base, `"mail"`, `"tmp"`, 1), `"full_name"`, `"mail"`, 1),
+	}
+	for name, sel := range same {
+		if sel == base {
+			t.Fatalf("%s: the change did not apply", name)
+		}
+		if got := mustParse(t, name+".hcl", baseNodes+sel).Digest(); got != baseDigest {
+			t.Errorf("%s: digest changed (%s -> %s)", name, baseDigest, got)
+		}
+	}
+	for name, sel := range different {
+		if sel == base {
+			t.Fatalf("%s: the change did not apply", name)
+		}
+		if got := mustParse(t, name+".hcl", baseNodes+sel).Digest(); got == baseDigest {
+			t.Errorf("%s: digest did not change", name)
+		}
+	}
+	if canon := mustParse(t, "base.hcl", baseNodes+base).canonical(); !strings.HasPrefix(canon, "pgduet-config v4\n") {
+		t.Errorf("canonical form does not start with its version line:\n%s", canon)
+	}
+}

@@ -5,8 +5,9 @@
 // pair. This package turns it into a [Config] that the rest of pgduet treats
 // as settled fact. It sits before the data path: capture, transport and apply
 // only ever ask a loaded Config questions ([Config.Selected],
-// [Config.SelectedOn], [Config.PolicyOn], [Config.MapTable],
-// [Config.PublicationSchemas], [Config.Node], [Config.Digest], ...).
+// [Config.SelectedOn], [Config.PolicyOn], [Config.ColumnsOn],
+// [Config.MapTable], [Config.PublicationSchemas], [Config.Node],
+// [Config.Digest], ...).
 //
 // Invariant owned here: validate once, at load. [Load] and [Parse] either
 // return a Config whose every value has been checked (names, addresses,
@@ -34,11 +35,18 @@
 // effective one). [Config.PolicyOn] answers per table in either node's
 // names.
 //
+// Columns: a table block's `columns` list replicates only those columns
+// ([TableSel.Columns]) and its `column "NAME" { target = "NEW" }`
+// sub-blocks rename columns on the other node ([TableSel.ColumnTargets]).
+// Both are checked at load (names, duplicates, renames of columns left
+// out, two columns ending up with one name); [Config.ColumnsOn] answers in
+// either node's names with a [ColumnMap], whose Check compares it with the
+// columns a relation really has.
+//
 // Settings that belong to the policy language but that this version of
-// pgduet does not enforce yet (sync, throttle, alert, names, table
-// columns/where) are declared in
-// the schemas and refused with a "Not supported yet" error: a setting is
-// never silently ignored.
+// pgduet does not enforce yet (sync, throttle, alert, names, a table's
+// where row filter) are declared in the schemas and refused with a "Not
+// supported yet" error: a setting is never silently ignored.
 //
 // Evaluation is pure: no database, no network. The only I/O is reading the
 // config files and the files named by file("path"); env("NAME") reads the

@@ -83,6 +83,9 @@ func TestDigestSplitEqualsSingle(t *testing.T) {
 		split.PolicyOn("west", "inventory", "items") != PolicyFail {
 		t.Errorf("split config: conflicts %+v, tables %+v %+v", split.Conflicts, *split.Tables[0], *split.Tables[1])
 	}
+	if m, ok := split.ColumnsOn("east", "inventory", "items"); !ok || !m.Subset || m.Names["qty"] != "quantity" || len(m.Names) != 3 {
+		t.Errorf("split config: columns of inventory.items %+v, %v", m, ok)
+	}
 	if len(split.Digest()) != 16 {
 		t.Fatalf("digest %q: want 16 hex characters", split.Digest())
 	}
@@ -244,6 +247,15 @@ func TestErrorDetails(t *testing.T) {
 		{"conflicts_policy_unknown.hcl", `"fail", "ignore", "overwrite" or "last_write_wins"`},
 		{"no_transport.hcl", `either a tls block with ca_file, cert_file and key_file`},
 		{"ddl_source_not_a_node.hcl", `the nodes "east" and "west"`},
+		{"columns_empty.hcl", `or remove columns to replicate every column`},
+		{"columns_bad_names.hcl", `"ID" names column id, which is already listed at testdata/error/columns_bad_names.hcl:32:14`},
+		{"columns_bad_names.hcl", `a column is named by one part (its table is the table block's label)`},
+		{"column_block_duplicate.hcl", `The table "public.orders" block already has a column block for column total at testdata/error/column_block_duplicate.hcl:30:3`},
+		{"column_not_in_columns.hcl", `leaves that column out, so it is not replicated; add "\"Total\"" to columns, or remove the column block`},
+		{"column_target_collision.hcl", `The column "total" block (at testdata/error/column_target_collision.hcl:31:3) and the column "net" block both rename onto column amount of the other node`},
+		{"column_target_collision.hcl", `but column sku keeps its name (it is listed in columns without a column block of its own)`},
+		{"column_target_collision.hcl", `(its column block at testdata/error/column_target_collision.hcl:56:3 maps it onto itself)`},
+		{"column_block_bad.hcl", `The column "total" block needs target, the column's name on the other node`},
 	} {
 		_, diags := Load(filepath.Join("testdata/error", tc.file))
 		if out := FormatDiagnostics(diags); !strings.Contains(out, tc.want) {

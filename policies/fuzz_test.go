@@ -27,6 +27,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(baseNodes + `table "\"A\".\"B\"" { operations = ["truncate"] }`))
 	f.Add([]byte(baseNodes + mappingSel + `ddl { reverse = "reject" }`))
 	f.Add([]byte(baseNodes + conflictsSel))
+	f.Add([]byte(baseNodes + columnsSel))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		cfg, diags := Parse("testdata/fuzz.hcl", src)
 		_ = FormatDiagnostics(diags)
@@ -106,6 +107,25 @@ func FuzzParse(f *testing.F) {
 			}
 			if p := cfg.PolicyOn(other, tb.TargetSchema, tb.TargetName); p != tb.Conflicts {
 				t.Fatalf("PolicyOn(%s, %s.%s) = %q, want %q", other, tb.TargetSchema, tb.TargetName, p, tb.Conflicts)
+			}
+		}
+		// Columns: the two nodes' maps are inverses of each other, and no two
+		// columns share a name on the other node.
+		for _, tb := range cfg.Tables {
+			fm, fok := cfg.ColumnsOn(source, tb.Schema, tb.Name)
+			bm, bok := cfg.ColumnsOn(other, tb.TargetSchema, tb.TargetName)
+			if fok != bok || fm.Subset != bm.Subset || len(fm.Names) != len(bm.Names) || fok != (tb.Columns != nil || tb.ColumnTargets != nil) {
+				t.Fatalf("table %s.%s: ColumnsOn %+v, %v on %s and %+v, %v on %s", tb.Schema, tb.Name, fm, fok, source, bm, bok, other)
+			}
+			for col, peer := range fm.Names {
+				if back, ok := bm.Map(peer); !ok || back != col {
+					t.Fatalf("table %s.%s: column %s maps to %s, which maps back to %q, %v", tb.Schema, tb.Name, col, peer, back, ok)
+				}
+			}
+			for src, dst := range tb.ColumnTargets {
+				if src == dst {
+					t.Fatalf("table %s.%s: a rename of %s onto itself is kept", tb.Schema, tb.Name, src)
+				}
 			}
 		}
 		if !slices.Contains(ddlReverseModes, cfg.DDL.Reverse) {

@@ -1,7 +1,10 @@
 package policies
 
 import (
+	"errors"
+	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -41,7 +44,8 @@ import (
 // every table of a table block, whatever tables the databases hold, so the
 // inverse mapping is exact there. Not checked: that target schemas and
 // tables exist on the other node (precheck's job); tables outside any
-// selection (never replicated, so they keep their names); column names. A
+// selection (never replicated, so they keep their names). Column renames
+// are checked per table block when it is decoded (decodeColumnBlocks). A
 // block whose target is itself invalid (already reported) is left out, so
 // one mistake gives one error.
 func (d *decoder) checkMappings(cfg *Config) {
@@ -388,4 +392,181 @@ func (c *Config) LastWriteWinsOn(node string) (schemas []string, tables, except 
 		}
 	}
 	return schemas, tables, except
+}
+
+// ColumnMap says how the columns of one replicated table correspond between
+// the two nodes, in the names of the node that asked ([Config.ColumnsOn]);
+// "the peer" is the other node. Column names are catalog names
+// (case-sensitive, as pgoutput and pg_attribute give them).
+//
+// Subset true (the table block has `columns`): exactly the columns that
+// are keys of Names are replicated, each under the name Names gives it on
+// the peer (itself when it is not renamed). Any other column of the table
+// is not replicated: left out of the changes this node sends, never set by
+// the changes it receives.
+//
+// Subset false (the table block renames columns but has no `columns`):
+// every column is replicated. Names lists only the renamed ones; any other
+// column keeps its name on the peer, except a column whose name is the
+// peer's name of a renamed column (a value of Names that is not a key):
+// [ColumnMap.Map] says it is not replicated, [ColumnMap.Check] says why.
+//
+// The zero ColumnMap (ColumnsOn's answer with ok false) replicates every
+// column under its own name, so a caller may use Map without looking at ok.
+// Names is never nil when ColumnsOn returns ok; it is the caller's own copy.
+type ColumnMap struct {
+	Subset bool
+	Names  map[string]string
+
+	source   bool            // asked by the DDL source
+	shadowed map[string]bool // Subset false: values of Names that are not keys
+}
+
+// Map returns the peer's name of column col of the asking node, and whether
+// col is replicated at all. With Subset false, a column that is not renamed
+// but has the name a renamed column gets on the peer is not replicated
+// (ok false): on the node that is not the DDL source it is not the image of
+// any source column (the source's column of that name is renamed to
+// another one), so it is like a column the source lacks; on the DDL source
+// the table holds a column that would collide with a renamed one on the
+// peer, which the config could not see at load (it does not list the
+// table's columns): Check reports it, and the table must not be
+// replicated as it is.
+func (m ColumnMap) Map(col string) (peer string, ok bool) {
+	if p, ok := m.Names[col]; ok {
+		return p, true
+	}
+	if m.Subset || m.shadowed[col] {
+		return "", false
+	}
+	return col, true
+}
+
+// Check compares the map with the columns the table really has on the
+// asking node (cols: a relation's column names, from pgoutput or the
+// catalog) and returns an error naming every problem, or nil:
+//
+//   - a column the config names on this node is missing from cols (a key
+//     of Names: on the DDL source, a column listed in `columns` or renamed
+//     by a column block; on the other node, a target of those);
+//   - on the DDL source, with Subset false, a column of cols that keeps its
+//     name although another column is renamed onto that name (both would
+//     be the same column on the peer).
+//
+// The error does not name the table; the caller adds it. The zero
+// ColumnMap accepts any columns.
+func (m ColumnMap) Check(cols []string) error {
+	have := make(map[string]bool, len(cols))
+	for _, c := range cols {
+		have[c] = true
+	}
+	var problems []string
+	var missing []string
+	for c := range m.Names {
+		if !have[c] {
+			missing = append(missing, quoteIdent(c))
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		what := "the table block's columns list or column blocks name"
+		if !m.source {
+			what = "the table block's column mapping (columns and column targets) expects"
+		}
+		problems = append(problems, fmt.Sprintf("%s column(s) %s, which the table does not have on this node", what, strings.Join(missing, ", ")))
+	}
+	if m.source && !m.Subset {
+		var clash []string
+		for _, c := range cols {
+			if m.shadowed[c] {
+				for from, to := range m.Names {
+					if to == c {
+						clash = append(clash, fmt.Sprintf("column %s keeps its name, but column %s is renamed to %s", quoteIdent(c), quoteIdent(from), quoteIdent(c)))
+					}
+				}
+			}
+		}
+		if len(clash) > 0 {
+			problems = append(problems, strings.Join(clash, "; ")+
+				" (on the other node both would be the same column: rename the first one too with a column block, or list the replicated columns with columns)")
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(problems, "; "))
+}
+
+// tableBlockOn returns the table block that selects table schema.table in
+// the names of node `node` (for the other node: the block whose target it
+// is, which the load checks make unique), else nil (also for an unknown
+// node). This is the table block SelectedOn and PolicyOn go by.
+func (c *Config) tableBlockOn(node, schema, table string) *TableSel {
+	role := c.role(node)
+	for _, t := range c.Tables {
+		if role == roleSource && t.Schema == schema && t.Name == table ||
+			role == roleOther && t.TargetSchema == schema && t.TargetName == table {
+			return t
+		}
+	}
+	return nil
+}
+
+// ColumnsOn returns how the columns of table schema.table (catalog names of
+// node `node`) map onto the other node, when its table block restricts or
+// renames them (`columns`, `column "NAME" { target = ... }`); ok is true
+// then. Node roles and table names work as in SelectedOn and PolicyOn: on
+// the other node the table is named by its table block's target, and the
+// map goes from that node's column names (the targets) back to the DDL
+// source's.
+//
+// ok is false, with the zero ColumnMap, when every column is replicated
+// under its own name: the table's block has neither columns nor renames,
+// the table is selected only by a schema block, it is not selected, or
+// node is unknown. Ask SelectedOn whether the table is replicated at all.
+//
+// With table "public.orders" { target = "sales.orders", columns = ["id",
+// "total"], column "total" { target = "amount" } } and DDL source east,
+// ColumnsOn("east", "public", "orders") is {Subset: true, Names: {id: id,
+// total: amount}} and ColumnsOn("west", "sales", "orders") is {Subset:
+// true, Names: {id: id, amount: total}}. Without the columns attribute
+// they are {Subset: false, Names: {total: amount}} and {Subset: false,
+// Names: {amount: total}}.
+//
+// Each call builds a fresh map: callers on the hot path should cache the
+// answer per relation (and run ColumnMap.Check against the relation's
+// columns once).
+func (c *Config) ColumnsOn(node, schema, table string) (cols ColumnMap, ok bool) {
+	t := c.tableBlockOn(node, schema, table)
+	if t == nil || t.Columns == nil && t.ColumnTargets == nil {
+		return ColumnMap{}, false
+	}
+	m := ColumnMap{Subset: t.Columns != nil, Names: map[string]string{}, source: c.role(node) == roleSource}
+	add := func(src, dst string) {
+		if m.source {
+			m.Names[src] = dst
+		} else {
+			m.Names[dst] = src
+		}
+	}
+	if m.Subset {
+		for _, col := range t.Columns {
+			dst, renamed := t.ColumnTargets[col]
+			if !renamed {
+				dst = col
+			}
+			add(col, dst)
+		}
+		return m, true
+	}
+	for src, dst := range t.ColumnTargets {
+		add(src, dst)
+	}
+	m.shadowed = map[string]bool{}
+	for _, v := range m.Names {
+		if _, isKey := m.Names[v]; !isKey {
+			m.shadowed[v] = true
+		}
+	}
+	return m, true
 }

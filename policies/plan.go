@@ -61,14 +61,24 @@ type PlanNode struct {
 }
 
 // PlanSelection is one schema or table block in a node's names.
+//
+// Columns and ColumnTargets are a table block's `columns` and column
+// blocks, in the node's names: Columns is the column subset (this node's
+// names, in the order of the config; absent: every column), ColumnTargets
+// maps each renamed column of this node to its name on the peer (on the
+// DDL source: source name → target; on the other node the inverse, target
+// → source name). A column of Columns that ColumnTargets does not list
+// keeps its name on the peer.
 type PlanSelection struct {
-	Kind       string   `json:"kind"` // "schema" or "table"
-	Name       string   `json:"name"` // schema, or schema.table
-	PeerName   string   `json:"peer_name"`
-	Tables     []string `json:"tables,omitempty"`  // schema: globs
-	Exclude    []string `json:"exclude,omitempty"` // schema: globs
-	Operations []Op     `json:"operations"`
-	Conflicts  string   `json:"conflicts"`
+	Kind          string            `json:"kind"` // "schema" or "table"
+	Name          string            `json:"name"` // schema, or schema.table
+	PeerName      string            `json:"peer_name"`
+	Tables        []string          `json:"tables,omitempty"`  // schema: globs
+	Exclude       []string          `json:"exclude,omitempty"` // schema: globs
+	Operations    []Op              `json:"operations"`
+	Conflicts     string            `json:"conflicts"`
+	Columns       []string          `json:"columns,omitempty"`        // table: column subset
+	ColumnTargets map[string]string `json:"column_targets,omitempty"` // table: renamed columns
 }
 
 // PlanTable is one table of a node that the config selects (or that is in
@@ -134,8 +144,9 @@ func (c *Config) Plan() *Plan {
 			if role == roleOther {
 				name, peerName = peerName, name
 			}
-			pn.Selections = append(pn.Selections, PlanSelection{Kind: "table", Name: name, PeerName: peerName,
-				Operations: t.Operations, Conflicts: t.Conflicts})
+			sel := PlanSelection{Kind: "table", Name: name, PeerName: peerName, Operations: t.Operations, Conflicts: t.Conflicts}
+			sel.Columns, sel.ColumnTargets = planColumns(t, role == roleOther)
+			pn.Selections = append(pn.Selections, sel)
 		}
 		p.Nodes = append(p.Nodes, pn)
 	}
@@ -148,4 +159,35 @@ func nonNilStrings(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// planColumns returns table block t's column subset and renames in the
+// names of the DDL source, or of the other node when other is set (its
+// column names, renames mapping back to the source's names). Fresh copies;
+// nil when the block has none.
+func planColumns(t *TableSel, other bool) ([]string, map[string]string) {
+	var cols []string
+	if t.Columns != nil {
+		cols = make([]string, len(t.Columns))
+		for i, c := range t.Columns {
+			cols[i] = c
+			if other {
+				if dst, ok := t.ColumnTargets[c]; ok {
+					cols[i] = dst
+				}
+			}
+		}
+	}
+	var targets map[string]string
+	if len(t.ColumnTargets) > 0 {
+		targets = make(map[string]string, len(t.ColumnTargets))
+		for src, dst := range t.ColumnTargets {
+			if other {
+				targets[dst] = src
+			} else {
+				targets[src] = dst
+			}
+		}
+	}
+	return cols, targets
 }

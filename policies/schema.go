@@ -110,13 +110,20 @@ var tableSelSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "operations"},
 		{Name: "target"},
-		{Name: "columns"}, // refused
-		{Name: "where"},   // refused
+		{Name: "columns"},
+		{Name: "where"}, // refused
 	},
 	Blocks: []hcl.BlockHeaderSchema{
-		{Type: "conflicts"}, // at most one
+		{Type: "conflicts"},                            // at most one
+		{Type: "column", LabelNames: []string{"name"}}, // at most one per column
 	},
 }
+
+// columnSchema is a table block's `column "NAME" {}` sub-block: the
+// column's name on the other node.
+var columnSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "target"}, // required
+}}
 
 // refusedBlocks: top-level block type → its schema (checked, then refused).
 var refusedBlocks = map[string]*hcl.BodySchema{

@@ -46,6 +46,10 @@ type DDLRules struct {
 	Stop bool
 	// Policy is the policy's name, recorded with each event.
 	Policy string
+	// Renamed reports whether a table (the source's names) has columns the
+	// peer calls differently (column blocks): DDL on it is ddl_unsupported,
+	// since ddlparse maps schema and table names, not column names. nil: none.
+	Renamed func(schema, name string) bool
 	// SyncLWW: some table uses last_write_wins. After each replayed
 	// statement, in the same transaction, the tombstone triggers are put on
 	// the tables it created or changed (pgduet.lww_sync_all): the event
@@ -269,6 +273,10 @@ func (a *Applier) planGroup(tx *change.Tx, rows []queueRow, add func(ddlAction))
 			add(act)
 			continue
 		}
+		if t := a.renamedTable(st, rows, rp.Events, row.searchPath); t != "" {
+			unsupported(row.idx, row.idx, st.Text, st.Tag, fmt.Errorf("table %s has columns with other names on node %s (column blocks), which DDL replay cannot map: run the change on both nodes by hand, with each node's column names", t, a.cfg.Node))
+			continue
+		}
 		sql, err := ddlparse.Rewrite(st, rules.Mapping, ddlparse.Options{SearchPath: row.searchPath})
 		if err != nil {
 			unsupported(row.idx, row.idx, st.Text, st.Tag, err)
@@ -362,6 +370,20 @@ func (a *Applier) ddlSelected(st ddlparse.Statement, rows []queueRow, evs []int,
 		}
 	}
 	return false
+}
+
+// renamedTable returns the first table the statement touches whose columns
+// are renamed for this node, "" when none.
+func (a *Applier) renamedTable(st ddlparse.Statement, rows []queueRow, evs []int, searchPath string) string {
+	if a.cfg.DDL.Renamed == nil {
+		return ""
+	}
+	for _, o := range resolvedObjects(st, rows, evs, searchPath) {
+		if relationTypes[o.Type] && a.cfg.DDL.Renamed(o.Schema, o.Name) {
+			return o.Schema + "." + o.Name
+		}
+	}
+	return ""
 }
 
 // createdTable is this node's name of the table a CREATE TABLE AS or SELECT

@@ -21,6 +21,12 @@ type Filter func(t change.TableRef, op change.Op) bool
 // name, the result the peer's. It runs on Run's goroutine and must not block.
 type Mapper func(t change.TableRef) change.TableRef
 
+// Columns says which columns of table t (this node's names) are sent, and
+// under which names: the function it returns maps a column to its name on
+// the peer, ok false leaving it out (a key column is sent all the same). A
+// nil function sends every column as it is.
+type Columns func(t change.TableRef) func(col string) (peer string, ok bool)
+
 // DDLMode says what becomes of the rows pgduet's event triggers write to
 // pgduet.ddl_queue (SPEC §6.4).
 type DDLMode uint8
@@ -42,9 +48,10 @@ const (
 type Config struct {
 	ConnString string // libpq/pgx connection string of the local database; capture adds replication=database itself
 	Pair, Node string
-	Peer       string // the other node: its changes are applied here under origin pgduet_<pair>_<peer>, so those are echoes
-	Filter     Filter // nil keeps everything
-	Map        Mapper // nil keeps this node's names
+	Peer       string  // the other node: its changes are applied here under origin pgduet_<pair>_<peer>, so those are echoes
+	Filter     Filter  // nil keeps everything
+	Map        Mapper  // nil keeps this node's names
+	Columns    Columns // nil sends every column as it is
 	DDL        DDLMode
 
 	// StatusInterval is the longest time between two standby status updates;

@@ -45,8 +45,11 @@ type decoder struct {
 	filter     Filter
 	log        *slog.Logger
 	mapper     Mapper
+	columns    Columns
 	ddl        DDLMode
-	rels       map[uint32]*change.Relation // as the peer names them (mapped)
+	rels       map[uint32]*change.Relation // as the peer names them (mapped), with the columns sent
+	full       map[uint32]*change.Relation // every column, for decoding tuples (rels' own when nothing is left out)
+	proj       map[uint32][]int            // the tuple columns sent, in order; nil: all
 	src        map[uint32]change.TableRef  // this node's names
 	cur        *committed                  // between Begin and Commit; nil outside a transaction
 }
@@ -55,7 +58,8 @@ func newDecoder(echoOrigin string, filter Filter, log *slog.Logger) *decoder {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &decoder{echoOrigin: echoOrigin, filter: filter, log: log, rels: map[uint32]*change.Relation{}, src: map[uint32]change.TableRef{}}
+	return &decoder{echoOrigin: echoOrigin, filter: filter, log: log, rels: map[uint32]*change.Relation{},
+		full: map[uint32]*change.Relation{}, proj: map[uint32][]int{}, src: map[uint32]change.TableRef{}}
 }
 
 // inTx reports whether a Begin has been decoded without its Commit.
@@ -134,6 +138,13 @@ func (d *decoder) decode(data []byte) (*committed, error) {
 		if d.mapper != nil && rel.Table.Schema != internalSchema {
 			rel.Table = d.mapper(rel.Table)
 		}
+		d.full[m.RelationID] = rel
+		d.proj[m.RelationID] = nil
+		if d.columns != nil && rel.Table.Schema != internalSchema {
+			var proj []int
+			rel, proj = projectRelation(rel, d.columns(d.src[m.RelationID]))
+			d.proj[m.RelationID] = proj
+		}
 		d.rels[m.RelationID] = rel
 		d.log.Debug("relation", "table", rel.Table.String(), "columns", len(rel.Columns), "identity", string(rune(rel.Identity)))
 
@@ -145,7 +156,7 @@ func (d *decoder) decode(data []byte) (*committed, error) {
 			return nil, err
 		}
 		c := change.Change{Op: change.Insert, Rel: rel}
-		if c.New, err = values(rel, m.Tuple); err != nil {
+		if c.New, err = d.values(m.RelationID, m.Tuple); err != nil {
 			return nil, fmt.Errorf("insert into %s: %w", rel.Table, err)
 		}
 		if rel.Table == change.DDLQueue && d.ddl == DDLIgnore {
@@ -160,10 +171,10 @@ func (d *decoder) decode(data []byte) (*committed, error) {
 			return nil, err
 		}
 		c := change.Change{Op: change.Update, Rel: rel}
-		if c.New, err = values(rel, m.NewTuple); err != nil {
+		if c.New, err = d.values(m.RelationID, m.NewTuple); err != nil {
 			return nil, fmt.Errorf("update of %s: new row: %w", rel.Table, err)
 		}
-		if c.Old, c.OldIsKey, err = oldValues(rel, m.OldTupleType, m.OldTuple); err != nil {
+		if c.Old, c.OldIsKey, err = d.oldValues(m.RelationID, m.OldTupleType, m.OldTuple); err != nil {
 			return nil, fmt.Errorf("update of %s: old row: %w", rel.Table, err)
 		}
 		d.cur.tx.Changes = append(d.cur.tx.Changes, c)
@@ -174,7 +185,7 @@ func (d *decoder) decode(data []byte) (*committed, error) {
 			return nil, err
 		}
 		c := change.Change{Op: change.Delete, Rel: rel}
-		if c.Old, c.OldIsKey, err = oldValues(rel, m.OldTupleType, m.OldTuple); err != nil {
+		if c.Old, c.OldIsKey, err = d.oldValues(m.RelationID, m.OldTupleType, m.OldTuple); err != nil {
 			return nil, fmt.Errorf("delete from %s: %w", rel.Table, err)
 		}
 		if c.Old == nil {
@@ -331,16 +342,60 @@ func values(rel *change.Relation, t *pglogrepl.TupleData) ([]change.Value, error
 // oldValues converts the old tuple of an Update or Delete: 'K' is the replica
 // identity key (other columns NULL), 'O' the whole old row (REPLICA IDENTITY
 // FULL), none (Update only) nil.
-func oldValues(rel *change.Relation, kind uint8, t *pglogrepl.TupleData) (vals []change.Value, isKey bool, err error) {
+func (d *decoder) oldValues(id uint32, kind uint8, t *pglogrepl.TupleData) (vals []change.Value, isKey bool, err error) {
 	switch kind {
 	case 0:
 		return nil, false, nil
 	case pglogrepl.UpdateMessageTupleTypeKey:
-		vals, err = values(rel, t)
+		vals, err = d.values(id, t)
 		return vals, true, err
 	case pglogrepl.UpdateMessageTupleTypeOld:
-		vals, err = values(rel, t)
+		vals, err = d.values(id, t)
 		return vals, false, err
 	}
 	return nil, false, fmt.Errorf("unexpected old tuple kind %q", rune(kind))
+}
+
+// values converts a tuple of relation id and keeps the columns sent.
+func (d *decoder) values(id uint32, t *pglogrepl.TupleData) ([]change.Value, error) {
+	vals, err := values(d.full[id], t)
+	proj := d.proj[id]
+	if err != nil || proj == nil {
+		return vals, err
+	}
+	out := make([]change.Value, len(proj))
+	for k, i := range proj {
+		out[k] = vals[i]
+	}
+	return out, nil
+}
+
+// projectRelation applies a table's column selection to its relation: the
+// columns sent, renamed for the peer, and the tuple columns they come from
+// (nil when every column is sent, renamed or not). A key column is always
+// sent: the peer finds rows by it (the agent refuses a column list without
+// the key before it starts).
+func projectRelation(rel *change.Relation, peerName func(string) (string, bool)) (*change.Relation, []int) {
+	if peerName == nil {
+		return rel, nil
+	}
+	out := &change.Relation{ID: rel.ID, Table: rel.Table, Identity: rel.Identity}
+	var proj []int
+	for i, c := range rel.Columns {
+		name, ok := peerName(c.Name)
+		switch {
+		case ok:
+		case c.Key:
+			name = c.Name
+		default:
+			continue
+		}
+		c.Name = name
+		out.Columns = append(out.Columns, c)
+		proj = append(proj, i)
+	}
+	if len(proj) == len(rel.Columns) {
+		proj = nil // same columns, maybe renamed
+	}
+	return out, proj
 }

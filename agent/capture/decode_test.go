@@ -314,3 +314,65 @@ func TestDecoderRejectsTheUnexpected(t *testing.T) {
 		})
 	}
 }
+
+// TestDecoderColumns: a table's column selection leaves columns out of the
+// relation and of every tuple (new, key-only old, full old), renames the
+// ones the peer calls differently, and always keeps the key.
+func TestDecoderColumns(t *testing.T) {
+	d := newDecoder("", nil, nil)
+	d.columns = func(tr change.TableRef) func(string) (string, bool) {
+		switch tr.Name {
+		case "sub":
+			return func(c string) (string, bool) { return "value", c == "v" } // id is the key: kept anyway
+		case "ren":
+			return func(c string) (string, bool) {
+				if c == "v" {
+					return "value", true
+				}
+				return c, true
+			}
+		}
+		return nil
+	}
+	got := feed(t, d,
+		relationMsg(1, "public", "sub", 'f', testCol{"id", true}, testCol{"v", false}, testCol{"secret", false}),
+		relationMsg(2, "public", "ren", 'd', testCol{"id", true}, testCol{"v", false}, testCol{"w", false}),
+		relationMsg(3, "public", "all", 'd', testCol{"id", true}, testCol{"v", false}),
+		beginMsg(0x100, 7),
+		insertMsg(1, "1", "a", "s1"),
+		updateMsg(1, 'O', []string{"1", "a", "s1"}, "1", "b", "s2"),
+		deleteMsg(1, 'O', "1", "b", "s2"),
+		insertMsg(2, "2", "x", "y"),
+		updateMsg(2, 'K', []string{"2", "\x00", "\x00"}, "3", "x", "\x01"),
+		insertMsg(3, "4", "z"),
+		commitMsg(0x100, 0x110),
+	)
+	if len(got) != 1 {
+		t.Fatalf("%d transactions", len(got))
+	}
+	ch := got[0].tx.Changes
+	names := func(r *change.Relation) string {
+		var n []string
+		for _, c := range r.Columns {
+			n = append(n, c.Name)
+		}
+		return strings.Join(n, ",")
+	}
+	if n := names(ch[0].Rel); n != "id,value" {
+		t.Errorf("subset relation columns %q, want id,value", n)
+	}
+	if !sameValues(ch[0].New, []change.Value{text("1"), text("a")}) ||
+		!sameValues(ch[1].Old, []change.Value{text("1"), text("a")}) || !sameValues(ch[1].New, []change.Value{text("1"), text("b")}) ||
+		!sameValues(ch[2].Old, []change.Value{text("1"), text("b")}) {
+		t.Errorf("subset tuples: %+v", ch[:3])
+	}
+	if n := names(ch[3].Rel); n != "id,value,w" || !sameValues(ch[3].New, []change.Value{text("2"), text("x"), text("y")}) {
+		t.Errorf("renamed relation %q, row %+v", n, ch[3].New)
+	}
+	if len(ch[4].Old) != 3 || ch[4].New[2].Kind != change.Unchanged {
+		t.Errorf("renamed update: old %+v new %+v", ch[4].Old, ch[4].New)
+	}
+	if n := names(ch[5].Rel); n != "id,v" || !sameValues(ch[5].New, []change.Value{text("4"), text("z")}) {
+		t.Errorf("untouched relation %q, row %+v", n, ch[5].New)
+	}
+}

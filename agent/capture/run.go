@@ -189,7 +189,7 @@ func parseGUCDuration(s string) (time.Duration, error) {
 //     - ErrorResponse, CopyDone, anything else: end the session with an error.
 func (c *Capture) stream(ctx context.Context, conn *pgconn.PgConn, interval time.Duration) error {
 	d := newDecoder(c.echoOrigin, c.cfg.Filter, c.log)
-	d.mapper, d.ddl = c.cfg.Map, c.cfg.DDL
+	d.mapper, d.columns, d.ddl = c.cfg.Map, c.cfg.Columns, c.cfg.DDL
 	var hold *change.Tx // decoded, not yet in the channel
 	nextStatus := time.Now().Add(interval)
 	for {

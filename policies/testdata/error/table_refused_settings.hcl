@@ -30,7 +30,7 @@ schema "public" {}
 
 table "public.orders" {
   target     = "sales.orders"
-  columns    = ["id", "total"] # ERROR: Not supported yet
+  columns    = ["id", "total"]
   operations = ["insert", "update", "delete"]
   where      = "region = 'eu'" # ERROR: Not supported yet
   conflicts { policy = "overwrite" }

@@ -4,6 +4,15 @@
 
 table "inventory.items" {
   conflicts {} # the pair's policy, as in split/
+  # The columns of split/ in another order and spelling; a column block
+  # that keeps a column's name changes nothing.
+  columns = ["QTY", "sku", "\"id\""]
+  column "sku" {
+    target = "sku"
+  }
+  column "Qty" {
+    target = "\"quantity\""
+  }
 }
 
 schema "billing" {

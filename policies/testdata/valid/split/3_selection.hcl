@@ -12,4 +12,9 @@ table "public.events" {
   conflicts { policy = "overwrite" }
 }
 
-table "inventory.items" {}
+table "inventory.items" {
+  columns = ["id", "sku", "qty"]
+  column "qty" {
+    target = "quantity"
+  }
+}
