@@ -259,13 +259,16 @@ func (a *Agent) sendSession(ctx context.Context) (bool, error) {
 	resume := stream.Resume()
 	a.log.Info("peer accepted stream", "direction", a.out.name, "resume_lsn", resume)
 	c := capture.New(capture.Config{
-		ConnString:        a.connString,
-		Pair:              a.cfg.Pair.Name,
-		Node:              a.node.Name,
-		Peer:              a.peer.Name,
-		Filter:            a.filter.keep,
-		Map:               a.mapTable,
-		Columns:           a.columns,
+		ConnString: a.connString,
+		Pair:       a.cfg.Pair.Name,
+		Node:       a.node.Name,
+		Peer:       a.peer.Name,
+		Filter:     a.filter.keep,
+		Map:        a.mapTable,
+		Columns:    a.columns,
+		Where: func(t change.TableRef) string {
+			return a.cfg.WhereOn(a.node.Name, t.Schema, t.Name)
+		},
 		DDL:               captureDDLMode(a.cfg, a.node.Name),
 		StatusInterval:    a.opts.StatusInterval,
 		HeartbeatInterval: a.opts.HeartbeatInterval,

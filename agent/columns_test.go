@@ -60,3 +60,42 @@ table "public.orders" {
 		t.Errorf("plan: exit %d\n%s", code, out)
 	}
 }
+
+// TestRowFilter: a table block's where, evaluated on the sending side, in
+// both directions: rows outside it stay on their node; an UPDATE that moves
+// a row out of it is a DELETE on the peer, into it an INSERT of the whole
+// row.
+func TestRowFilter(t *testing.T) {
+	const schema = `CREATE TABLE public.customers (id int PRIMARY KEY, region text NOT NULL, name text, notes text);
+ALTER TABLE public.customers REPLICA IDENTITY FULL;`
+	p := newPair(t, pairOpts{
+		schema:    schema,
+		selection: "table \"public.barrier\" {}\ntable \"public.customers\" {\n  where = \"region IN ('eu', 'uk') AND name IS NOT NULL\"\n}",
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p.start("east", agent.Knobs{})
+	p.start("west", agent.Knobs{})
+	rows := func(node string) string {
+		return p.query(ctx, node, `SELECT coalesce(string_agg(id || ':' || region || ':' || name || ':' || length(coalesce(notes, '')), ' ' ORDER BY id), '') FROM public.customers`)
+	}
+	step := func(from, sql, wantPeer string) {
+		t.Helper()
+		p.exec(ctx, from, sql)
+		p.barrier(ctx, from)
+		if got := rows(peerOf(from)); got != wantPeer {
+			t.Fatalf("after %s on %s: %s has %q, want %q", sql, from, peerOf(from), got, wantPeer)
+		}
+	}
+	big := strings.Repeat("n", 5000) // TOASTed: an UPDATE of another column does not repeat it
+	step("east", `INSERT INTO public.customers VALUES (1, 'eu', 'ann', ''), (2, 'us', 'bob', '`+big+`'), (3, 'uk', NULL, '')`, "1:eu:ann:0")
+	step("east", `UPDATE public.customers SET region = 'us' WHERE id = 1`, "")                       // leaves: a DELETE there
+	step("east", `UPDATE public.customers SET region = 'eu' WHERE id = 2`, "2:eu:bob:5000")          // enters: the whole row, its notes too
+	step("east", `UPDATE public.customers SET name = 'bob2' WHERE id = 2`, "2:eu:bob2:5000")         // stays in
+	step("east", `UPDATE public.customers SET name = 'cy' WHERE id = 3`, "2:eu:bob2:5000 3:uk:cy:0") // NULL was not in, now is
+	step("east", `DELETE FROM public.customers WHERE id = 2`, "3:uk:cy:0")
+	step("west", `INSERT INTO public.customers VALUES (10, 'uk', 'wes', ''), (11, 'us', 'wyn', '')`, "1:us:ann:0 3:uk:cy:0 10:uk:wes:0")
+	if got := rows("west"); got != "3:uk:cy:0 10:uk:wes:0 11:us:wyn:0" {
+		t.Errorf("west: %q", got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -188,10 +189,11 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-// checkColumns checks the table blocks' column selections against this
-// node's tables before anything is shipped: every column they name exists
-// and a column subset keeps the key (the peer finds rows by it). A table
-// that does not exist yet is only logged: DDL may create it later.
+// checkColumns checks the table blocks' column selections and row filters
+// against this node's tables before anything is shipped: every column they
+// name exists, a column subset keeps the key (the peer finds rows by it),
+// and a filter compiles and reads what PostgreSQL sends (checkWhere). A
+// table that does not exist yet is only logged: DDL may create it later.
 func checkColumns(ctx context.Context, conn *pgx.Conn, cfg *policies.Config, node string, log *slog.Logger) error {
 	for _, tb := range cfg.Tables {
 		schema, name := tb.Schema, tb.Name
@@ -199,18 +201,19 @@ func checkColumns(ctx context.Context, conn *pgx.Conn, cfg *policies.Config, nod
 			schema, name = tb.TargetSchema, tb.TargetName
 		}
 		m, ok := cfg.ColumnsOn(node, schema, name)
-		if !ok {
+		if !ok && tb.Where == "" {
 			continue
 		}
 		var cols, key []string
-		err := conn.QueryRow(ctx, `SELECT
+		var ident string
+		err := conn.QueryRow(ctx, `SELECT c.relreplident::text,
 			coalesce((SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
 			           WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '{}'),
 			coalesce((SELECT array_agg(a.attname::text) FROM pg_catalog.pg_index i
 			           JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])
 			           WHERE i.indrelid = c.oid AND (i.indisprimary OR (i.indisreplident AND c.relreplident = 'i'))), '{}')
 			FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-			WHERE n.nspname = $1 AND c.relname = $2`, schema, name).Scan(&cols, &key)
+			WHERE n.nspname = $1 AND c.relname = $2`, schema, name).Scan(&ident, &cols, &key)
 		if errors.Is(err, pgx.ErrNoRows) {
 			log.Warn("a table block selects a table that does not exist here (yet): its columns are checked when the agent next starts",
 				"table", schema+"."+name, "block", tb.DeclRange.String())
@@ -218,6 +221,14 @@ func checkColumns(ctx context.Context, conn *pgx.Conn, cfg *policies.Config, nod
 		}
 		if err != nil {
 			return fmt.Errorf("check the columns of table %s.%s: %w", schema, name, err)
+		}
+		if tb.Where != "" {
+			if err := checkWhere(ctx, conn, tb, schema, name, node, ident, key); err != nil {
+				return err
+			}
+		}
+		if !ok {
+			continue
 		}
 		if err := m.Check(cols); err != nil {
 			return permanent(fmt.Errorf("table %s.%s on node %s (table block at %s): %w", schema, name, node, tb.DeclRange, err))
@@ -232,6 +243,37 @@ func checkColumns(ctx context.Context, conn *pgx.Conn, cfg *policies.Config, nod
 			return permanent(fmt.Errorf("table %s.%s on node %s (table block at %s): columns leaves out key column(s) %s, which the peer finds rows by: add them to columns",
 				schema, name, node, tb.DeclRange, strings.Join(missing, ", ")))
 		}
+	}
+	return nil
+}
+
+// checkWhere checks a table block's row filter on this node's table: it is
+// one expression (ddlparse), it compiles against the table, and it reads
+// only columns PostgreSQL sends the old values of (the replica identity, or
+// every column with REPLICA IDENTITY FULL): without them an UPDATE that
+// moves a row out of the filter would go unnoticed.
+func checkWhere(ctx context.Context, conn *pgx.Conn, tb *policies.TableSel, schema, name, node, ident string, key []string) error {
+	where := fmt.Sprintf("table %s.%s on node %s (where at %s)", schema, name, node, tb.DeclRange)
+	cols, err := ddlparse.FilterColumns(tb.Where)
+	if err != nil {
+		return permanent(fmt.Errorf("%s: %w", where, err))
+	}
+	table := pgx.Identifier{schema, name}.Sanitize()
+	if _, err := conn.Exec(ctx, "SELECT ("+tb.Where+"\n) FROM ONLY "+table+" LIMIT 0"); err != nil {
+		return permanent(fmt.Errorf("%s: the row filter does not compile against the table: %w", where, err))
+	}
+	if ident == "f" {
+		return nil
+	}
+	var outside []string
+	for _, c := range cols {
+		if !slices.Contains(key, c) {
+			outside = append(outside, c)
+		}
+	}
+	if len(outside) > 0 {
+		return permanent(fmt.Errorf("%s: the row filter reads %s, which the replica identity does not include, so PostgreSQL does not send its old value and a row leaving the filter would go unnoticed: run ALTER TABLE %s REPLICA IDENTITY FULL, or filter on key columns only",
+			where, strings.Join(outside, ", "), table))
 	}
 	return nil
 }

@@ -207,6 +207,9 @@ func FormatPlan(p *policies.Plan) string {
 				sort.Strings(r)
 				fmt.Fprintf(&b, "; renamed %s", strings.Join(r, ", "))
 			}
+			if s.Where != "" {
+				fmt.Fprintf(&b, "; where %s", s.Where)
+			}
 			fmt.Fprintf(&b, "; %s; conflicts %s\n", opsString(s.Operations), s.Conflicts)
 		}
 		switch {

@@ -45,6 +45,10 @@ func TestRefusesUnfitServer(t *testing.T) {
 			[]string{"table public.kc on node east", "leaves out key column(s) id", "add them to columns"}},
 		{"a column that does not exist", logical.URL(db), pgtest.Password, "table \"public.kc\" {\n  columns = [\"id\", \"nope\"]\n}\n",
 			[]string{"table public.kc on node east", "nope"}},
+		{"a row filter on a column outside the replica identity", logical.URL(db), pgtest.Password, "table \"public.kc\" {\n  where = \"v = 'x'\"\n}\n",
+			[]string{"table public.kc on node east", "the row filter reads v, which the replica identity does not include", "REPLICA IDENTITY FULL"}},
+		{"a row filter that does not compile", logical.URL(db), pgtest.Password, "table \"public.kc\" {\n  where = \"nope > 1\"\n}\n",
+			[]string{"table public.kc on node east", "does not compile", "nope"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Setenv("PGDUET_TEST_PASSWORD", c.password)

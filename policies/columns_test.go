@@ -292,7 +292,7 @@ table "public.u" {
 `)
 	for _, want := range []string{
 		"Duplicate column:", "Invalid column name:", "Missing required argument: The column \"f\" block needs target",
-		"Duplicate column block:", "Not supported yet:", "Colliding column mapping:", "Column not replicated: The column \"z\" block",
+		"Duplicate column block:", "Row filter with renamed columns:", "Colliding column mapping:", "Column not replicated: The column \"z\" block",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output does not contain %q:\n%s", want, out)

@@ -173,7 +173,11 @@ type TableSel struct {
 	Conflicts                string // effective policy
 	Columns                  []string
 	ColumnTargets            map[string]string
-	DeclRange                hcl.Range
+	// Where is the row filter: a boolean SQL expression over the table's
+	// columns (same names on both nodes: it cannot go with column
+	// renames), evaluated by the sending agent; "" for every row.
+	Where     string
+	DeclRange hcl.Range
 }
 
 // Node returns the node called name; for an unknown name the error lists the

@@ -825,8 +825,13 @@ func (d *decoder) decodeTableBlock(b *hcl.Block) *TableSel {
 	} else if attr != nil {
 		d.targets[t] = targetAttr{rng: attr.Expr.Range(), bad: true}
 	}
-	if attr := attrs["where"]; attr != nil {
-		d.add(notSupported(attr.Range, "The table attribute where (row filter)"))
+	var whereAttr *hcl.Attribute
+	if v, attr, ok := d.str(attrs, "where"); ok {
+		if strings.TrimSpace(v) == "" {
+			d.add(errorAt(attr.Expr.Range(), "Invalid row filter", `where is empty; write a boolean SQL expression over the table's columns, such as where = "region = 'eu'", or leave it out to replicate every row.`))
+		} else {
+			t.Where, whereAttr = v, attr
+		}
 	}
 	columnsAttr, columnsKnown := d.decodeColumns(attrs, t)
 	var conflicts *hcl.Block
@@ -847,6 +852,10 @@ func (d *decoder) decodeTableBlock(b *hcl.Block) *TableSel {
 	d.decodeColumnBlocks(b, columnBlocks, t, columnsAttr, columnsKnown)
 	if err != nil {
 		return nil
+	}
+	if whereAttr != nil && len(t.ColumnTargets) > 0 {
+		d.add(errorAt(whereAttr.Expr.Range(), "Row filter with renamed columns",
+			"The %s block renames columns and has a row filter: pgduet evaluates the filter on both nodes with the same text, so it cannot name a column that has another name on one of them. Drop the column blocks or the filter.", blockName(b)))
 	}
 	return t
 }

@@ -87,8 +87,8 @@ func (c *Config) canonical() string {
 		return tables[i].Name < tables[j].Name
 	})
 	for _, t := range tables {
-		line("table %s %s target=%s %s operations=%s conflicts=%s columns=%s renames=%s", q(t.Schema), q(t.Name), q(t.TargetSchema), q(t.TargetName),
-			canonicalOps(t.Operations), q(t.Conflicts), canonicalColumns(t.Columns), canonicalRenames(t.ColumnTargets))
+		line("table %s %s target=%s %s operations=%s conflicts=%s columns=%s renames=%s where=%s", q(t.Schema), q(t.Name), q(t.TargetSchema), q(t.TargetName),
+			canonicalOps(t.Operations), q(t.Conflicts), canonicalColumns(t.Columns), canonicalRenames(t.ColumnTargets), q(t.Where))
 	}
 	return b.String()
 }

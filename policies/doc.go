@@ -43,10 +43,15 @@
 // either node's names with a [ColumnMap], whose Check compares it with the
 // columns a relation really has.
 //
+// Row filters: a table block's `where` ([TableSel.Where], [Config.WhereOn])
+// is kept as text; it may not go with column renames. Parsing it is left to
+// ddlparse (pg_query, cgo), which `validate` and the agent run: this package
+// stays pure Go.
+//
 // Settings that belong to the policy language but that this version of
-// pgduet does not enforce yet (sync, throttle, alert, names, a table's
-// where row filter) are declared in the schemas and refused with a "Not
-// supported yet" error: a setting is never silently ignored.
+// pgduet does not enforce yet (sync, throttle, alert, names) are declared in
+// the schemas and refused with a "Not supported yet" error: a setting is
+// never silently ignored.
 //
 // Evaluation is pure: no database, no network. The only I/O is reading the
 // config files and the files named by file("path"); env("NAME") reads the

@@ -570,3 +570,12 @@ func (c *Config) ColumnsOn(node, schema, table string) (cols ColumnMap, ok bool)
 	}
 	return m, true
 }
+
+// WhereOn returns the row filter of table schema.table in the names of node
+// `node` ("" for none): the `where` of the table block that selects it.
+func (c *Config) WhereOn(node, schema, table string) string {
+	if t := c.tableBlockOn(node, schema, table); t != nil {
+		return t.Where
+	}
+	return ""
+}

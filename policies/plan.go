@@ -77,8 +77,9 @@ type PlanSelection struct {
 	Exclude       []string          `json:"exclude,omitempty"` // schema: globs
 	Operations    []Op              `json:"operations"`
 	Conflicts     string            `json:"conflicts"`
-	Columns       []string          `json:"columns,omitempty"`        // table: column subset
-	ColumnTargets map[string]string `json:"column_targets,omitempty"` // table: renamed columns
+	Columns       []string          `json:"columns,omitempty"` // table: column subset
+	ColumnTargets map[string]string `json:"column_targets,omitempty"`
+	Where         string            `json:"where,omitempty"` // table: the row filter // table: renamed columns
 }
 
 // PlanTable is one table of a node that the config selects (or that is in
@@ -146,6 +147,7 @@ func (c *Config) Plan() *Plan {
 			}
 			sel := PlanSelection{Kind: "table", Name: name, PeerName: peerName, Operations: t.Operations, Conflicts: t.Conflicts}
 			sel.Columns, sel.ColumnTargets = planColumns(t, role == roleOther)
+			sel.Where = t.Where
 			pn.Selections = append(pn.Selections, sel)
 		}
 		p.Nodes = append(p.Nodes, pn)

@@ -111,7 +111,7 @@ var tableSelSchema = &hcl.BodySchema{
 		{Name: "operations"},
 		{Name: "target"},
 		{Name: "columns"},
-		{Name: "where"}, // refused
+		{Name: "where"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "conflicts"},                            // at most one

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jackc/pgx/v5"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -52,7 +53,11 @@ type Config struct {
 	Filter     Filter  // nil keeps everything
 	Map        Mapper  // nil keeps this node's names
 	Columns    Columns // nil sends every column as it is
-	DDL        DDLMode
+	// Where returns the row filter of table t (this node's names), "" for
+	// none: a boolean SQL expression over its columns, evaluated by this
+	// node's database before a transaction is delivered (rowfilter.go).
+	Where func(t change.TableRef) string
+	DDL   DDLMode
 
 	// StatusInterval is the longest time between two standby status updates;
 	// default 10s. Run shortens it to a third of the server's wal_sender_timeout
@@ -118,6 +123,13 @@ type Capture struct {
 	recvCancel context.CancelFunc // interrupts the receive in progress, nil when none
 	stats      Stats
 	runErr     error // why Run ended (valid once done is closed)
+
+	// Row filters, owned by the streaming goroutine: the session that
+	// evaluates them, the decoder whose relations they name, and the SQL
+	// types of each relation version's columns.
+	dec        *decoder
+	filterConn *pgx.Conn
+	typeNames  map[*change.Relation][]string
 }
 
 // New makes a Capture. It does no I/O and starts no goroutines; Run does.

@@ -35,6 +35,18 @@ type committed struct {
 	// commands already logged, so each is logged once.
 	ddlIgnored int
 	ddlSeen    map[string]bool
+	// rowFilters are the changes of tables with a row filter, with their
+	// full rows, to be decided before delivery (applyRowFilters).
+	rowFilters []rowFilter
+}
+
+// rowFilter is one change waiting for its table's row filter: the change's
+// index in the transaction and its rows with every column (the filter may
+// read columns that are not sent).
+type rowFilter struct {
+	idx      int
+	id       uint32
+	new, old []change.Value
 }
 
 // decoder turns pgoutput protocol-1 messages into whole transactions. It holds
@@ -46,10 +58,12 @@ type decoder struct {
 	log        *slog.Logger
 	mapper     Mapper
 	columns    Columns
+	where      func(t change.TableRef) string
 	ddl        DDLMode
 	rels       map[uint32]*change.Relation // as the peer names them (mapped), with the columns sent
 	full       map[uint32]*change.Relation // every column, for decoding tuples (rels' own when nothing is left out)
 	proj       map[uint32][]int            // the tuple columns sent, in order; nil: all
+	filters    map[uint32]string           // row filters (this node's column names)
 	src        map[uint32]change.TableRef  // this node's names
 	cur        *committed                  // between Begin and Commit; nil outside a transaction
 }
@@ -59,7 +73,7 @@ func newDecoder(echoOrigin string, filter Filter, log *slog.Logger) *decoder {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &decoder{echoOrigin: echoOrigin, filter: filter, log: log, rels: map[uint32]*change.Relation{},
-		full: map[uint32]*change.Relation{}, proj: map[uint32][]int{}, src: map[uint32]change.TableRef{}}
+		full: map[uint32]*change.Relation{}, proj: map[uint32][]int{}, filters: map[uint32]string{}, src: map[uint32]change.TableRef{}}
 }
 
 // inTx reports whether a Begin has been decoded without its Commit.
@@ -140,6 +154,12 @@ func (d *decoder) decode(data []byte) (*committed, error) {
 		}
 		d.full[m.RelationID] = rel
 		d.proj[m.RelationID] = nil
+		delete(d.filters, m.RelationID)
+		if d.where != nil && rel.Table.Schema != internalSchema {
+			if w := d.where(d.src[m.RelationID]); w != "" {
+				d.filters[m.RelationID] = w
+			}
+		}
 		if d.columns != nil && rel.Table.Schema != internalSchema {
 			var proj []int
 			rel, proj = projectRelation(rel, d.columns(d.src[m.RelationID]))
@@ -163,6 +183,7 @@ func (d *decoder) decode(data []byte) (*committed, error) {
 			d.ignoreDDL(rel, c.New)
 			return nil, nil
 		}
+		d.filterLater(m.RelationID, m.Tuple, 0, nil)
 		d.cur.tx.Changes = append(d.cur.tx.Changes, c)
 
 	case *pglogrepl.UpdateMessage:
@@ -177,6 +198,7 @@ func (d *decoder) decode(data []byte) (*committed, error) {
 		if c.Old, c.OldIsKey, err = d.oldValues(m.RelationID, m.OldTupleType, m.OldTuple); err != nil {
 			return nil, fmt.Errorf("update of %s: old row: %w", rel.Table, err)
 		}
+		d.filterLater(m.RelationID, m.NewTuple, m.OldTupleType, m.OldTuple)
 		d.cur.tx.Changes = append(d.cur.tx.Changes, c)
 
 	case *pglogrepl.DeleteMessage:
@@ -191,6 +213,7 @@ func (d *decoder) decode(data []byte) (*committed, error) {
 		if c.Old == nil {
 			return nil, fmt.Errorf("delete from %s: no old row", rel.Table)
 		}
+		d.filterLater(m.RelationID, nil, m.OldTupleType, m.OldTuple)
 		d.cur.tx.Changes = append(d.cur.tx.Changes, c)
 
 	case *pglogrepl.TruncateMessage:
@@ -354,6 +377,23 @@ func (d *decoder) oldValues(id uint32, kind uint8, t *pglogrepl.TupleData) (vals
 		return vals, false, err
 	}
 	return nil, false, fmt.Errorf("unexpected old tuple kind %q", rune(kind))
+}
+
+// filterLater records the change about to be appended for its table's row
+// filter, with its full rows (the tuples were decoded once already: they
+// are valid).
+func (d *decoder) filterLater(id uint32, newT *pglogrepl.TupleData, oldKind uint8, oldT *pglogrepl.TupleData) {
+	if d.filters[id] == "" {
+		return
+	}
+	f := rowFilter{idx: len(d.cur.tx.Changes), id: id}
+	if newT != nil {
+		f.new, _ = values(d.full[id], newT)
+	}
+	if oldKind != 0 && oldT != nil {
+		f.old, _ = values(d.full[id], oldT)
+	}
+	d.cur.rowFilters = append(d.cur.rowFilters, f)
 }
 
 // values converts a tuple of relation id and keeps the columns sent.

@@ -189,7 +189,14 @@ func parseGUCDuration(s string) (time.Duration, error) {
 //     - ErrorResponse, CopyDone, anything else: end the session with an error.
 func (c *Capture) stream(ctx context.Context, conn *pgconn.PgConn, interval time.Duration) error {
 	d := newDecoder(c.echoOrigin, c.cfg.Filter, c.log)
-	d.mapper, d.columns, d.ddl = c.cfg.Map, c.cfg.Columns, c.cfg.DDL
+	d.mapper, d.columns, d.where, d.ddl = c.cfg.Map, c.cfg.Columns, c.cfg.Where, c.cfg.DDL
+	c.dec = d
+	defer func() {
+		if c.filterConn != nil {
+			_ = c.filterConn.Close(context.Background())
+			c.filterConn = nil
+		}
+	}()
 	var hold *change.Tx // decoded, not yet in the channel
 	nextStatus := time.Now().Add(interval)
 	for {
@@ -256,6 +263,11 @@ func (c *Capture) stream(ctx context.Context, conn *pgconn.PgConn, interval time
 				res, err := d.decode(xld.WALData)
 				if err != nil {
 					return c.errorf("decode at %s: %w", xld.WALStart, err)
+				}
+				if res != nil && len(res.rowFilters) > 0 && res.kind == txDeliver {
+					if err := c.applyRowFilters(ctx, res); err != nil {
+						return err
+					}
 				}
 				if res != nil {
 					if err := c.committed(res); err != nil {

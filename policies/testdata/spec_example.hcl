@@ -99,6 +99,6 @@ table "public.orders" {
   target     = "sales.orders"
   columns    = ["id", "customer_id", "total", "status"]
   operations = ["insert", "update", "delete"]
-  where      = "region = 'eu'" # ERROR: Not supported yet
+  where      = "region = 'eu'"
   conflicts { policy = "last_write_wins" }
 }

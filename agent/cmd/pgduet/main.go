@@ -22,6 +22,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
@@ -29,6 +30,7 @@ import (
 	"github.com/pgduet/pgduet/agent/admin"
 	"github.com/pgduet/pgduet/agent/demo"
 	"github.com/pgduet/pgduet/agent/verify"
+	"github.com/pgduet/pgduet/ddlparse"
 	"github.com/pgduet/pgduet/policies"
 )
 
@@ -241,6 +243,20 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	cfg, diags := policies.Load(f.config)
+	if cfg != nil && !diags.HasErrors() {
+		// Row filters are parsed here (pg_query, in ddlparse): the policies
+		// package stays free of cgo.
+		for _, tb := range cfg.Tables {
+			if tb.Where == "" {
+				continue
+			}
+			if _, err := ddlparse.FilterColumns(tb.Where); err != nil {
+				rng := tb.DeclRange
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid row filter",
+					Detail: fmt.Sprintf("The where of table %s.%s: %v.", tb.Schema, tb.Name, err), Subject: &rng})
+			}
+		}
+	}
 	if f.format == "json" {
 		type diag struct {
 			Severity string `json:"severity"`

@@ -32,6 +32,12 @@ table "public.orders" {
   target     = "sales.orders"
   columns    = ["id", "total"]
   operations = ["insert", "update", "delete"]
-  where      = "region = 'eu'" # ERROR: Not supported yet
-  conflicts { policy = "overwrite" }
+  where      = "  " # ERROR: Invalid row filter
+}
+
+table "public.items" {
+  where = "qty > 1" # ERROR: Row filter with renamed columns
+  column "qty" {
+    target = "quantity"
+  }
 }
