@@ -17,6 +17,7 @@ import (
 	"github.com/pgduet/pgduet/agent/capture"
 	"github.com/pgduet/pgduet/agent/change"
 	"github.com/pgduet/pgduet/agent/transport"
+	"github.com/pgduet/pgduet/ddlparse"
 	"github.com/pgduet/pgduet/policies"
 	pgsql "github.com/pgduet/pgduet/sql"
 )
@@ -266,8 +267,13 @@ func (a *Agent) sendSession(ctx context.Context) (bool, error) {
 		Filter:     a.filter.keep,
 		Map:        a.mapTable,
 		Columns:    a.columns,
-		Where: func(t change.TableRef) string {
-			return a.cfg.WhereOn(a.node.Name, t.Schema, t.Name)
+		Where: func(t change.TableRef) (string, []string) {
+			expr := a.cfg.WhereOn(a.node.Name, t.Schema, t.Name)
+			if expr == "" {
+				return "", nil
+			}
+			cols, _ := ddlparse.FilterColumns(expr) // checked at start (checkWhere)
+			return expr, cols
 		},
 		DDL:               captureDDLMode(a.cfg, a.node.Name),
 		StatusInterval:    a.opts.StatusInterval,

@@ -67,10 +67,12 @@ table "public.orders" {
 // row.
 func TestRowFilter(t *testing.T) {
 	const schema = `CREATE TABLE public.customers (id int PRIMARY KEY, region text NOT NULL, name text, notes text);
-ALTER TABLE public.customers REPLICA IDENTITY FULL;`
+ALTER TABLE public.customers REPLICA IDENTITY FULL;
+CREATE TABLE public.parts (id int PRIMARY KEY, name text);`
 	p := newPair(t, pairOpts{
-		schema:    schema,
-		selection: "table \"public.barrier\" {}\ntable \"public.customers\" {\n  where = \"region IN ('eu', 'uk') AND name IS NOT NULL\"\n}",
+		schema: schema,
+		selection: "table \"public.barrier\" {}\ntable \"public.customers\" {\n  where = \"region IN ('eu', 'uk') AND name IS NOT NULL\"\n}\n" +
+			"table \"public.parts\" {\n  where = \"id % 2 = 0\"\n}",
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -97,5 +99,19 @@ ALTER TABLE public.customers REPLICA IDENTITY FULL;`
 	step("west", `INSERT INTO public.customers VALUES (10, 'uk', 'wes', ''), (11, 'us', 'wyn', '')`, "1:us:ann:0 3:uk:cy:0 10:uk:wes:0")
 	if got := rows("west"); got != "3:uk:cy:0 10:uk:wes:0 11:us:wyn:0" {
 		t.Errorf("west: %q", got)
+	}
+
+	// A filter on the key of a table with the default replica identity: an
+	// UPDATE of another column carries no old row and stays an UPDATE; a
+	// table altered inside the transaction has rows of both shapes.
+	parts := func(node string) string {
+		return p.query(ctx, node, `SELECT coalesce(string_agg(to_jsonb(t)::text, ' ' ORDER BY id), '') FROM public.parts t`)
+	}
+	p.exec(ctx, "east", `INSERT INTO public.parts VALUES (1, 'a'), (2, 'b')`)
+	p.exec(ctx, "east", `UPDATE public.parts SET name = 'b2' WHERE id = 2`)
+	p.exec(ctx, "east", `BEGIN; INSERT INTO public.parts VALUES (4, 'd'); ALTER TABLE public.parts ADD COLUMN qty int; INSERT INTO public.parts VALUES (6, 'f', 3), (7, 'g', 1); COMMIT`)
+	p.barrier(ctx, "east")
+	if got := parts("west"); got != `{"id": 2, "qty": null, "name": "b2"} {"id": 4, "qty": null, "name": "d"} {"id": 6, "qty": 3, "name": "f"}` {
+		t.Errorf("west public.parts: %s", got)
 	}
 }

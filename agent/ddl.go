@@ -15,6 +15,7 @@ import (
 	"github.com/pgduet/pgduet/agent/change"
 	"github.com/pgduet/pgduet/ddlparse"
 	"github.com/pgduet/pgduet/policies"
+	pgsql "github.com/pgduet/pgduet/sql"
 )
 
 // queueRetention is how long captured DDL stays in pgduet.ddl_queue. The rows
@@ -211,7 +212,7 @@ func checkColumns(ctx context.Context, conn *pgx.Conn, cfg *policies.Config, nod
 			           WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '{}'),
 			coalesce((SELECT array_agg(a.attname::text) FROM pg_catalog.pg_index i
 			           JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])
-			           WHERE i.indrelid = c.oid AND (i.indisprimary OR (i.indisreplident AND c.relreplident = 'i'))), '{}')
+			           WHERE i.indrelid = c.oid AND CASE c.relreplident WHEN 'i' THEN i.indisreplident ELSE i.indisprimary END), '{}')
 			FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 			WHERE n.nspname = $1 AND c.relname = $2`, schema, name).Scan(&ident, &cols, &key)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -223,7 +224,7 @@ func checkColumns(ctx context.Context, conn *pgx.Conn, cfg *policies.Config, nod
 			return fmt.Errorf("check the columns of table %s.%s: %w", schema, name, err)
 		}
 		if tb.Where != "" {
-			if err := checkWhere(ctx, conn, tb, schema, name, node, ident, key); err != nil {
+			if err := checkWhere(ctx, conn, tb, schema, name, node, ident, cols, key); err != nil {
 				return err
 			}
 		}
@@ -248,19 +249,47 @@ func checkColumns(ctx context.Context, conn *pgx.Conn, cfg *policies.Config, nod
 }
 
 // checkWhere checks a table block's row filter on this node's table: it is
-// one expression (ddlparse), it compiles against the table, and it reads
-// only columns PostgreSQL sends the old values of (the replica identity, or
-// every column with REPLICA IDENTITY FULL): without them an UPDATE that
-// moves a row out of the filter would go unnoticed.
-func checkWhere(ctx context.Context, conn *pgx.Conn, tb *policies.TableSel, schema, name, node, ident string, key []string) error {
+// one expression (ddlparse) over the table's own columns; PostgreSQL
+// accepts it as a WHERE clause (boolean, no aggregate or set-returning
+// function) and as a stored generated column (immutable: the same row
+// always gives the same answer, whenever and however often it is
+// evaluated); and it reads only columns PostgreSQL sends the old values of
+// (the replica identity, or every column with REPLICA IDENTITY FULL):
+// without them an UPDATE that moves a row out of the filter would go
+// unnoticed. The statements are only prepared, or run in a transaction
+// that is rolled back.
+func checkWhere(ctx context.Context, conn *pgx.Conn, tb *policies.TableSel, schema, name, node, ident string, tableCols, key []string) error {
 	where := fmt.Sprintf("table %s.%s on node %s (where at %s)", schema, name, node, tb.DeclRange)
 	cols, err := ddlparse.FilterColumns(tb.Where)
 	if err != nil {
 		return permanent(fmt.Errorf("%s: %w", where, err))
 	}
+	for _, c := range cols {
+		if !slices.Contains(tableCols, c) {
+			return permanent(fmt.Errorf("%s: the row filter names %q, which is not a column of the table", where, c))
+		}
+	}
 	table := pgx.Identifier{schema, name}.Sanitize()
-	if _, err := conn.Exec(ctx, "SELECT ("+tb.Where+"\n) FROM ONLY "+table+" LIMIT 0"); err != nil {
-		return permanent(fmt.Errorf("%s: the row filter does not compile against the table: %w", where, err))
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	defer tx.Rollback(context.Background())
+	// The filter is read as ddlparse parsed it, and as capture evaluates it.
+	if _, err := tx.Exec(ctx, pgsql.InternalSQL+"; SET LOCAL standard_conforming_strings = on"); err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	if _, err := tx.Conn().PgConn().Prepare(ctx, "", "SELECT 1 FROM ONLY "+table+" WHERE ("+tb.Where+"\n) LIMIT 0", nil); err != nil {
+		return permanent(fmt.Errorf("%s: the row filter is not a valid condition on the table: %w", where, err))
+	}
+	if _, err := tx.Exec(ctx, "CREATE TEMPORARY TABLE pgduet_filter_check (LIKE "+table+") ON COMMIT DROP"); err != nil {
+		return fmt.Errorf("%s: check the row filter: %w", where, err)
+	}
+	// ExecParams: the extended protocol runs exactly one statement, whatever
+	// the text holds (the simple protocol would run several).
+	if err := tx.Conn().PgConn().ExecParams(ctx, "ALTER TABLE pg_temp.pgduet_filter_check ADD COLUMN pgduet_filter boolean GENERATED ALWAYS AS (("+tb.Where+"\n)) STORED",
+		nil, nil, nil, nil).Read().Err; err != nil {
+		return permanent(fmt.Errorf("%s: the row filter must give the same answer for the same row whenever it is evaluated (only immutable functions and operators: not now(), random() or a function reading tables): %w", where, err))
 	}
 	if ident == "f" {
 		return nil

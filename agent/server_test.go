@@ -47,8 +47,12 @@ func TestRefusesUnfitServer(t *testing.T) {
 			[]string{"table public.kc on node east", "nope"}},
 		{"a row filter on a column outside the replica identity", logical.URL(db), pgtest.Password, "table \"public.kc\" {\n  where = \"v = 'x'\"\n}\n",
 			[]string{"table public.kc on node east", "the row filter reads v, which the replica identity does not include", "REPLICA IDENTITY FULL"}},
-		{"a row filter that does not compile", logical.URL(db), pgtest.Password, "table \"public.kc\" {\n  where = \"nope > 1\"\n}\n",
-			[]string{"table public.kc on node east", "does not compile", "nope"}},
+		{"a row filter naming no column of the table", logical.URL(db), pgtest.Password, "table \"public.kc\" {\n  where = \"nope > 1\"\n}\n",
+			[]string{"table public.kc on node east", `"nope", which is not a column of the table`}},
+		{"a row filter with an aggregate", logical.URL(db), pgtest.Password, "table \"public.kc\" {\n  where = \"max(id) > 1\"\n}\n",
+			[]string{"table public.kc on node east", "not a valid condition on the table", "aggregate"}},
+		{"a row filter that changes with time", logical.URL(db), pgtest.Password, "table \"public.kc\" {\n  where = \"id > extract(epoch from now())\"\n}\n",
+			[]string{"table public.kc on node east", "same answer for the same row", "immutable"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Setenv("PGDUET_TEST_PASSWORD", c.password)

@@ -41,6 +41,10 @@ func FilterColumns(expr string) ([]string, error) {
 		FromClause   []json.RawMessage `json:"fromClause"`
 		WhereClause  json.RawMessage   `json:"whereClause"`
 		GroupClause  json.RawMessage   `json:"groupClause"`
+		HavingClause json.RawMessage   `json:"havingClause"`
+		LimitOffset  json.RawMessage   `json:"limitOffset"`
+		IntoClause   json.RawMessage   `json:"intoClause"`
+		Locking      json.RawMessage   `json:"lockingClause"`
 		SortClause   json.RawMessage   `json:"sortClause"`
 		LimitCount   json.RawMessage   `json:"limitCount"`
 		WindowClause json.RawMessage   `json:"windowClause"`
@@ -49,6 +53,7 @@ func FilterColumns(expr string) ([]string, error) {
 	raw, ok := doc.Stmts[0].Stmt["SelectStmt"]
 	if !ok || json.Unmarshal(raw, &sel) != nil || len(sel.TargetList) != 1 || sel.FromClause != nil || sel.WhereClause != nil ||
 		sel.GroupClause != nil || sel.SortClause != nil || sel.LimitCount != nil || sel.WindowClause != nil ||
+		sel.HavingClause != nil || sel.LimitOffset != nil || sel.IntoClause != nil || sel.Locking != nil ||
 		sel.Op != "" && sel.Op != "SETOP_NONE" {
 		return nil, fmt.Errorf("the row filter must be a single expression such as region = 'eu', not %q", expr)
 	}
@@ -65,6 +70,8 @@ func FilterColumns(expr string) ([]string, error) {
 					if f, ok := inner.(map[string]any); ok && (f["agg_star"] != nil || f["over"] != nil || f["agg_order"] != nil || f["agg_filter"] != nil) {
 						return fmt.Errorf("the row filter may not use aggregate or window functions")
 					}
+				case "ParamRef":
+					return fmt.Errorf("the row filter may not use parameters ($1)")
 				case "ColumnRef":
 					f, _ := inner.(map[string]any)
 					fields, _ := f["fields"].([]any)
@@ -74,6 +81,9 @@ func FilterColumns(expr string) ([]string, error) {
 					name := columnRefText(fields)
 					if name == "*" {
 						return fmt.Errorf("the row filter may not use *")
+					}
+					if systemColumns[name] {
+						return fmt.Errorf("the row filter may not read system column %s: it differs between the nodes", name)
 					}
 					cols[name] = true
 				}
@@ -121,3 +131,7 @@ func columnRefText(fields []any) string {
 	}
 	return strings.Join(parts, ".")
 }
+
+// systemColumns are PostgreSQL's hidden columns: their values are each
+// node's own.
+var systemColumns = map[string]bool{"xmin": true, "xmax": true, "cmin": true, "cmax": true, "ctid": true, "tableoid": true}

@@ -21,6 +21,11 @@ func TestFilterColumns(t *testing.T) {
 		{"t.region = 'eu'", "", "qualifier (t.region)"},
 		{"count(*) > 1", "", "aggregate"},
 		{"region = ", "", "not a valid SQL expression"},
+		{"true) HAVING (true", "", "single expression"},
+		{"true) OFFSET (1", "", "single expression"},
+		{"id = $1", "", "parameters"},
+		{"xmin = '5'", "", "system column xmin"},
+		{"sum(x) > 1", "x", ""}, // an aggregate without * or OVER: the agent's check against the table refuses it
 	} {
 		cols, err := FilterColumns(c.expr)
 		switch {

@@ -853,6 +853,10 @@ func (d *decoder) decodeTableBlock(b *hcl.Block) *TableSel {
 	if err != nil {
 		return nil
 	}
+	if whereAttr != nil && slices.Contains(t.Operations, OpTruncate) {
+		d.add(errorAt(whereAttr.Expr.Range(), "Row filter with truncate",
+			"The %s block has a row filter and replicates TRUNCATE, which would empty the peer's table, rows outside the filter included. Remove \"truncate\" from operations, or the filter.", blockName(b)))
+	}
 	if whereAttr != nil && len(t.ColumnTargets) > 0 {
 		d.add(errorAt(whereAttr.Expr.Range(), "Row filter with renamed columns",
 			"The %s block renames columns and has a row filter: pgduet evaluates the filter on both nodes with the same text, so it cannot name a column that has another name on one of them. Drop the column blocks or the filter.", blockName(b)))

@@ -55,8 +55,9 @@ type Config struct {
 	Columns    Columns // nil sends every column as it is
 	// Where returns the row filter of table t (this node's names), "" for
 	// none: a boolean SQL expression over its columns, evaluated by this
-	// node's database before a transaction is delivered (rowfilter.go).
-	Where func(t change.TableRef) string
+	// node's database before a transaction is delivered (rowfilter.go),
+	// and the columns it reads.
+	Where func(t change.TableRef) (expr string, cols []string)
 	DDL   DDLMode
 
 	// StatusInterval is the longest time between two standby status updates;

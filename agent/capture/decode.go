@@ -45,8 +45,20 @@ type committed struct {
 // read columns that are not sent).
 type rowFilter struct {
 	idx      int
-	id       uint32
+	op       change.Op
+	src      change.TableRef  // this node's name of the table
+	rel      *change.Relation // the relation version the rows were decoded with, every column
+	filter   *tableFilter
 	new, old []change.Value
+}
+
+// tableFilter is a table's row filter as capture evaluates it.
+type tableFilter struct {
+	expr string
+	// err, when set, is why this relation version cannot be filtered
+	// correctly (the filter reads a column whose old value PostgreSQL does
+	// not send): delivery stops with it.
+	err error
 }
 
 // decoder turns pgoutput protocol-1 messages into whole transactions. It holds
@@ -58,12 +70,12 @@ type decoder struct {
 	log        *slog.Logger
 	mapper     Mapper
 	columns    Columns
-	where      func(t change.TableRef) string
+	where      func(t change.TableRef) (expr string, cols []string)
 	ddl        DDLMode
 	rels       map[uint32]*change.Relation // as the peer names them (mapped), with the columns sent
 	full       map[uint32]*change.Relation // every column, for decoding tuples (rels' own when nothing is left out)
 	proj       map[uint32][]int            // the tuple columns sent, in order; nil: all
-	filters    map[uint32]string           // row filters (this node's column names)
+	filters    map[uint32]*tableFilter     // row filters (this node's column names)
 	src        map[uint32]change.TableRef  // this node's names
 	cur        *committed                  // between Begin and Commit; nil outside a transaction
 }
@@ -73,7 +85,7 @@ func newDecoder(echoOrigin string, filter Filter, log *slog.Logger) *decoder {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &decoder{echoOrigin: echoOrigin, filter: filter, log: log, rels: map[uint32]*change.Relation{},
-		full: map[uint32]*change.Relation{}, proj: map[uint32][]int{}, filters: map[uint32]string{}, src: map[uint32]change.TableRef{}}
+		full: map[uint32]*change.Relation{}, proj: map[uint32][]int{}, filters: map[uint32]*tableFilter{}, src: map[uint32]change.TableRef{}}
 }
 
 // inTx reports whether a Begin has been decoded without its Commit.
@@ -156,8 +168,8 @@ func (d *decoder) decode(data []byte) (*committed, error) {
 		d.proj[m.RelationID] = nil
 		delete(d.filters, m.RelationID)
 		if d.where != nil && rel.Table.Schema != internalSchema {
-			if w := d.where(d.src[m.RelationID]); w != "" {
-				d.filters[m.RelationID] = w
+			if expr, cols := d.where(d.src[m.RelationID]); expr != "" {
+				d.filters[m.RelationID] = newTableFilter(d.src[m.RelationID], rel, expr, cols)
 			}
 		}
 		if d.columns != nil && rel.Table.Schema != internalSchema {
@@ -183,7 +195,7 @@ func (d *decoder) decode(data []byte) (*committed, error) {
 			d.ignoreDDL(rel, c.New)
 			return nil, nil
 		}
-		d.filterLater(m.RelationID, m.Tuple, 0, nil)
+		d.filterLater(m.RelationID, change.Insert, m.Tuple, 0, nil)
 		d.cur.tx.Changes = append(d.cur.tx.Changes, c)
 
 	case *pglogrepl.UpdateMessage:
@@ -198,7 +210,7 @@ func (d *decoder) decode(data []byte) (*committed, error) {
 		if c.Old, c.OldIsKey, err = d.oldValues(m.RelationID, m.OldTupleType, m.OldTuple); err != nil {
 			return nil, fmt.Errorf("update of %s: old row: %w", rel.Table, err)
 		}
-		d.filterLater(m.RelationID, m.NewTuple, m.OldTupleType, m.OldTuple)
+		d.filterLater(m.RelationID, change.Update, m.NewTuple, m.OldTupleType, m.OldTuple)
 		d.cur.tx.Changes = append(d.cur.tx.Changes, c)
 
 	case *pglogrepl.DeleteMessage:
@@ -213,7 +225,7 @@ func (d *decoder) decode(data []byte) (*committed, error) {
 		if c.Old == nil {
 			return nil, fmt.Errorf("delete from %s: no old row", rel.Table)
 		}
-		d.filterLater(m.RelationID, nil, m.OldTupleType, m.OldTuple)
+		d.filterLater(m.RelationID, change.Delete, nil, m.OldTupleType, m.OldTuple)
 		d.cur.tx.Changes = append(d.cur.tx.Changes, c)
 
 	case *pglogrepl.TruncateMessage:
@@ -382,11 +394,12 @@ func (d *decoder) oldValues(id uint32, kind uint8, t *pglogrepl.TupleData) (vals
 // filterLater records the change about to be appended for its table's row
 // filter, with its full rows (the tuples were decoded once already: they
 // are valid).
-func (d *decoder) filterLater(id uint32, newT *pglogrepl.TupleData, oldKind uint8, oldT *pglogrepl.TupleData) {
-	if d.filters[id] == "" {
+func (d *decoder) filterLater(id uint32, op change.Op, newT *pglogrepl.TupleData, oldKind uint8, oldT *pglogrepl.TupleData) {
+	tf := d.filters[id]
+	if tf == nil {
 		return
 	}
-	f := rowFilter{idx: len(d.cur.tx.Changes), id: id}
+	f := rowFilter{idx: len(d.cur.tx.Changes), op: op, src: d.src[id], rel: d.full[id], filter: tf}
 	if newT != nil {
 		f.new, _ = values(d.full[id], newT)
 	}

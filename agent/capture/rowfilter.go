@@ -32,6 +32,39 @@ import (
 // maxFilterParams keeps one evaluation query under the protocol's limit.
 const maxFilterParams = 60000
 
+// filterRowColumn names the row number in the evaluation query: a name no
+// table column has (a space inside).
+const filterRowColumn = `"pgduet row"`
+
+// newTableFilter prepares a table's row filter for one relation version:
+// without REPLICA IDENTITY FULL, PostgreSQL sends old values of the
+// replica-identity columns only, so a filter reading another column could
+// not see a row leave it. The agent checks this at start; a later ALTER
+// TABLE is caught here.
+func newTableFilter(src change.TableRef, rel *change.Relation, expr string, cols []string) *tableFilter {
+	tf := &tableFilter{expr: expr}
+	if rel.Identity == 'f' {
+		return tf
+	}
+	key := map[string]bool{}
+	for _, c := range rel.Columns {
+		if c.Key {
+			key[c.Name] = true
+		}
+	}
+	var outside []string
+	for _, c := range cols {
+		if !key[c] {
+			outside = append(outside, c)
+		}
+	}
+	if len(outside) > 0 {
+		tf.err = fmt.Errorf("the row filter of table %s reads %s, outside its replica identity, so PostgreSQL does not send the old values a row leaving the filter is seen by: run ALTER TABLE %s REPLICA IDENTITY FULL (the transactions wait here until then)",
+			src, strings.Join(outside, ", "), pgx.Identifier{src.Schema, src.Name}.Sanitize())
+	}
+	return tf
+}
+
 // applyRowFilters decides the transaction's filtered changes and rewrites
 // or drops them.
 func (c *Capture) applyRowFilters(ctx context.Context, res *committed) error {
@@ -42,19 +75,28 @@ func (c *Capture) applyRowFilters(ctx context.Context, res *committed) error {
 		f   int  // index in res.rowFilters
 		old bool // the old row
 	}
-	byRel := map[uint32][]rowRef{}
+	// Grouped by relation version: a table altered inside the transaction
+	// has rows of two shapes.
+	byRel := map[*change.Relation][]rowRef{}
+	var order []*change.Relation
 	for i, f := range res.rowFilters {
-		if f.new != nil {
-			byRel[f.id] = append(byRel[f.id], rowRef{f: i})
+		if f.filter.err != nil {
+			return c.errorf("%w", f.filter.err)
 		}
-		if f.old != nil || f.new == nil {
-			byRel[f.id] = append(byRel[f.id], rowRef{f: i, old: true})
+		if byRel[f.rel] == nil {
+			order = append(order, f.rel)
+		}
+		if f.new != nil {
+			byRel[f.rel] = append(byRel[f.rel], rowRef{f: i})
+		}
+		if f.old != nil {
+			byRel[f.rel] = append(byRel[f.rel], rowRef{f: i, old: true})
 		}
 	}
 	pass := make([][2]bool, len(res.rowFilters)) // new, old
-	for id, refs := range byRel {
-		rel := c.dec.full[id]
-		expr := c.dec.filters[id]
+	for _, rel := range order {
+		refs := byRel[rel]
+		f0 := res.rowFilters[refs[0].f]
 		types, err := c.filterTypes(ctx, rel)
 		if err != nil {
 			return err
@@ -63,21 +105,18 @@ func (c *Capture) applyRowFilters(ctx context.Context, res *committed) error {
 		for lo := 0; lo < len(refs); {
 			hi := min(len(refs), lo+max(1, maxFilterParams/per))
 			var sql strings.Builder
-			sql.WriteString("SELECT pgduet_row, coalesce((" + expr + "\n), false) FROM (VALUES ")
+			sql.WriteString("SELECT " + filterRowColumn + ", coalesce((" + f0.filter.expr + "\n), false) FROM (VALUES ")
 			args := make([]any, 0, (hi-lo)*per)
 			for k, r := range refs[lo:hi] {
 				if k > 0 {
 					sql.WriteString(", ")
 				}
-				args = append(args, lo+k)
+				args = append(args, strconv.Itoa(lo+k))
 				sql.WriteString("($" + strconv.Itoa(len(args)) + "::int")
 				f := res.rowFilters[r.f]
 				row := f.new
 				if r.old {
 					row = f.old
-					if row == nil {
-						row = f.new // no old row: the filter's (key) columns did not change
-					}
 				}
 				for j, v := range row {
 					if v.Kind == change.Unchanged && f.old != nil && j < len(f.old) {
@@ -92,21 +131,22 @@ func (c *Capture) applyRowFilters(ctx context.Context, res *committed) error {
 				}
 				sql.WriteString(")")
 			}
-			sql.WriteString(") AS t(pgduet_row")
+			sql.WriteString(") AS t(" + filterRowColumn)
 			for _, col := range rel.Columns {
 				sql.WriteString(", " + pgx.Identifier{col.Name}.Sanitize())
 			}
 			sql.WriteString(")")
-			rows, err := c.filterConn.Query(ctx, sql.String(), args...)
+			// Not prepared: the text changes with the number of rows.
+			rows, err := c.filterConn.Query(ctx, sql.String(), append([]any{pgx.QueryExecModeExec}, args...)...)
 			if err != nil {
-				return c.filterFailed(fmt.Errorf("row filter of table %s (%s): %w", c.dec.src[id], expr, err))
+				return c.filterFailed(fmt.Errorf("row filter of table %s (%s): %w", f0.src, f0.filter.expr, err))
 			}
 			for rows.Next() {
 				var i int
 				var ok bool
 				if err := rows.Scan(&i, &ok); err != nil {
 					rows.Close()
-					return c.filterFailed(fmt.Errorf("row filter of table %s: %w", c.dec.src[id], err))
+					return c.filterFailed(fmt.Errorf("row filter of table %s: %w", f0.src, err))
 				}
 				r := refs[i]
 				if r.old {
@@ -116,17 +156,21 @@ func (c *Capture) applyRowFilters(ctx context.Context, res *committed) error {
 				}
 			}
 			if err := rows.Err(); err != nil {
-				return c.filterFailed(fmt.Errorf("row filter of table %s (%s): %w", c.dec.src[id], expr, err))
+				return c.filterFailed(fmt.Errorf("row filter of table %s (%s): %w", f0.src, f0.filter.expr, err))
 			}
 			lo = hi
 		}
 	}
 
 	drop := map[int]bool{}
+	allowed := func(f rowFilter, op change.Op) bool { return c.cfg.Filter == nil || c.cfg.Filter(f.src, op) }
 	for i, f := range res.rowFilters {
 		ch := &res.tx.Changes[f.idx]
 		newOK, oldOK := pass[i][0], pass[i][1]
-		switch ch.Op {
+		if f.op == change.Update && f.old == nil {
+			oldOK = newOK // no old row: the key, and so the filter's columns, did not change
+		}
+		switch f.op {
 		case change.Insert:
 			drop[f.idx] = !newOK
 		case change.Delete:
@@ -140,12 +184,14 @@ func (c *Capture) applyRowFilters(ctx context.Context, res *committed) error {
 					old, isKey = ch.New, true // the key did not change
 				}
 				*ch = change.Change{Op: change.Delete, Rel: ch.Rel, Old: old, OldIsKey: isKey}
+				drop[f.idx] = !allowed(f, change.Delete)
 			case newOK: // enters it
 				if row, ok := wholeRow(ch); ok {
 					*ch = change.Change{Op: change.Insert, Rel: ch.Rel, New: row}
+					drop[f.idx] = !allowed(f, change.Insert)
 				} else {
 					c.log.Warn("a row entered the table's row filter but the source did not send all its values (an unchanged TOASTed column, no REPLICA IDENTITY FULL): sent as an UPDATE, which the peer's conflict policy decides",
-						"table", c.dec.src[f.id].String(), "xid", res.tx.Xid)
+						"table", f.src.String(), "xid", res.tx.Xid)
 				}
 			default:
 				drop[f.idx] = true
@@ -220,6 +266,13 @@ func (c *Capture) filterConnect(ctx context.Context) error {
 	conn, err := pgx.Connect(ctx, c.cfg.ConnString)
 	if err != nil {
 		return c.errorf("connect for row filters: %w", err)
+	}
+	// A filter that waits on a lock or runs long would hold the stream.
+	// And the filter reads as pgduet parsed it (ddlparse assumes standard
+	// conforming strings).
+	if _, err := conn.Exec(ctx, "SET statement_timeout = '60s'; SET standard_conforming_strings = on"); err != nil {
+		_ = conn.Close(ctx)
+		return c.errorf("prepare the row filter session: %w", err)
 	}
 	c.filterConn = conn
 	c.typeNames = nil

@@ -41,3 +41,8 @@ table "public.items" {
     target = "quantity"
   }
 }
+
+table "public.events" {
+  operations = ["insert", "truncate"]
+  where      = "kind = 'x'" # ERROR: Row filter with truncate
+}
