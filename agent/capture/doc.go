@@ -26,10 +26,16 @@
 //     delivered in place, under DDLIgnore they are dropped, each command
 //     logged once (DDLIgnored);
 //   - changes the Filter rejects (ChangesFiltered);
+//   - changes a table's row filter (Config.Where) leaves out, decided by
+//     this node's database before delivery, UPDATEs leaving or entering
+//     the filter becoming DELETEs or INSERTs (rowfilter.go; counted in
+//     ChangesFiltered);
+//   - a transaction left with no change is not delivered (TxFiltered).
 //
 // Config.Map renames the tables of delivered changes to the peer's names
-// (SPEC §4 target); the Filter sees this node's names.
-//   - a transaction left with no change is not delivered (TxFiltered).
+// (SPEC §4 target) and Config.Columns keeps and renames their columns (a
+// table block's columns and column blocks; key columns are always sent);
+// the Filter and the row filters see this node's names and every column.
 //
 // # Positions (invariants 1, 7 and 8)
 //
