@@ -188,6 +188,13 @@ func FormatPlan(p *policies.Plan) string {
 			fmt.Fprintf(&b, ", admin %s", n.Admin)
 		}
 		fmt.Fprintf(&b, "\n  DDL run here: %s\n", n.DDLHere)
+		switch {
+		case n.Running == "":
+		case strings.HasPrefix(n.Running, "config digest "):
+			fmt.Fprintf(&b, "  running agent: %s, not this config (%s): restart it to apply this one; until both agents run the same config they refuse each other\n", n.Running, p.Digest)
+		default:
+			fmt.Fprintf(&b, "  running agent: %s\n", n.Running)
+		}
 		for _, s := range n.Selections {
 			fmt.Fprintf(&b, "  %s %s → %s on %s", s.Kind, s.Name, s.PeerName, n.Peer)
 			if s.Kind == "schema" {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pgduet/pgduet/agent"
+	"github.com/pgduet/pgduet/agent/pgtest"
 	"github.com/pgduet/pgduet/policies"
 )
 
@@ -130,10 +131,37 @@ func TestPlanLive(t *testing.T) {
 		t.Errorf("public.only_east: warnings %q", oe.Warnings)
 	}
 
-	p.start("east", agent.Knobs{})
+	for _, n := range before.Nodes {
+		if !strings.HasPrefix(n.Running, "not reachable") {
+			t.Errorf("node %s before any agent ran: running %q", n.Name, n.Running)
+		}
+	}
+
+	p.startProcess("east") // a real `pgduet run`, with its admin endpoint
 	p.start("west", agent.Knobs{})
+	// Ready once both its directions run (its slot exists by then).
+	if err := pgtest.WaitFor(ctx, "east running", func(context.Context) (bool, error) {
+		code, out, _ := pgduetCmd(t, "status", "--config", p.cfgPath, "--node", "east", "--format", "json")
+		var st agent.Status
+		if code != 0 || json.Unmarshal([]byte(out), &st) != nil || len(st.Directions) != 2 {
+			return false, nil
+		}
+		for _, d := range st.Directions {
+			if d.State != agent.StateRunning {
+				return false, nil
+			}
+		}
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	p.barrier(ctx, "east")
 	after := plan()
+	for _, n := range after.Nodes {
+		if want := map[string]string{"east": "this config", "west": "not reachable"}[n.Name]; !strings.HasPrefix(n.Running, want) {
+			t.Errorf("node %s: running %q, want %q", n.Name, n.Running, want)
+		}
+	}
 	if items := table(after, "west", "public.items"); items.Change != "keep" {
 		t.Errorf("west public.items after the agents ran: change %q, want keep", items.Change)
 	}

@@ -58,6 +58,9 @@ type PlanNode struct {
 	// Live says whether Tables were read ("" offline, else "read" or the
 	// reason they could not be).
 	Live string `json:"live,omitempty"`
+	// Running is what the node's agent runs, asked at its admin endpoint
+	// ("" offline): "this config", "config digest X", or "not reachable".
+	Running string `json:"running,omitempty"`
 }
 
 // PlanSelection is one schema or table block in a node's names.

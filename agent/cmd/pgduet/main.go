@@ -548,6 +548,9 @@ func cmdPlan(args []string, stdout, stderr io.Writer) int {
 			n.Tables, n.Live = tables, "read"
 		}
 		agent.CrossCheckPlan(p)
+		for _, n := range p.Nodes {
+			n.Running = runningConfig(cfg, n.Name, p.Digest)
+		}
 	}
 	if f.format == "json" {
 		writeJSON(stdout, p)
@@ -555,4 +558,27 @@ func cmdPlan(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, agent.FormatPlan(p))
 	}
 	return exitOK
+}
+
+// runningConfig asks node's agent (its admin endpoint) which config it runs,
+// for plan: "this config", "config digest X", or why it could not tell.
+func runningConfig(cfg *policies.Config, name, digest string) string {
+	node, err := cfg.Node(name)
+	if err != nil || node.Agent.Admin == "" {
+		return "unknown: no admin endpoint"
+	}
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get("http://" + node.Agent.Admin + "/status")
+	if err != nil {
+		return "not reachable at " + node.Agent.Admin + " (not running, or elsewhere)"
+	}
+	defer resp.Body.Close()
+	var st agent.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || st.Digest == "" {
+		return "unknown: bad answer from " + node.Agent.Admin
+	}
+	if st.Digest == digest {
+		return "this config"
+	}
+	return "config digest " + st.Digest
 }
