@@ -212,7 +212,7 @@ func (a *Agent) setupOnce(ctx context.Context) error {
 	if err := prepareLWW(ctx, conn, a.cfg, a.node.Name); err != nil {
 		return err
 	}
-	if err := checkColumns(ctx, conn, a.cfg, a.node.Name, a.log); err != nil {
+	if err := checkTableBlocks(ctx, conn, a.cfg, a.node.Name, a.log); err != nil {
 		return err
 	}
 	if err := capture.Setup(ctx, conn, a.connString, a.cfg.Pair.Name, a.node.Name,

@@ -190,12 +190,12 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-// checkColumns checks the table blocks' column selections and row filters
+// checkTableBlocks checks the table blocks' column selections and row filters
 // against this node's tables before anything is shipped: every column they
 // name exists, a column subset keeps the key (the peer finds rows by it),
 // and a filter compiles and reads what PostgreSQL sends (checkWhere). A
 // table that does not exist yet is only logged: DDL may create it later.
-func checkColumns(ctx context.Context, conn *pgx.Conn, cfg *policies.Config, node string, log *slog.Logger) error {
+func checkTableBlocks(ctx context.Context, conn *pgx.Conn, cfg *policies.Config, node string, log *slog.Logger) error {
 	for _, tb := range cfg.Tables {
 		schema, name := tb.Schema, tb.Name
 		if node != cfg.Pair.DDLSource {

@@ -227,7 +227,6 @@ func FormatPlan(p *policies.Plan) string {
 			b.WriteString("  tables: none selected in the database\n")
 		default:
 			b.WriteString("  tables (+ added to the publication at the next start, - left out, = as now):\n")
-			sort.SliceStable(n.Tables, func(i, j int) bool { return n.Tables[i].Name < n.Tables[j].Name })
 			for _, t := range n.Tables {
 				mark := "="
 				switch t.Change {

@@ -59,17 +59,8 @@ func warningAt(rng hcl.Range, summary, detail string, args ...any) *hcl.Diagnost
 // notSupported refuses a setting that belongs to the policy language but is
 // not enforced by this version: never silently ignored.
 func notSupported(rng hcl.Range, what string) *hcl.Diagnostic {
-	return notSupportedBecause(rng, what, "", "Remove it from the config.")
-}
-
-// notSupportedBecause is notSupported with the reason (why, may be empty)
-// and what to do instead (todo).
-func notSupportedBecause(rng hcl.Range, what, why, todo string) *hcl.Diagnostic {
-	if why != "" {
-		why = ": " + why
-	}
 	return errorAt(rng, "Not supported yet",
-		"%s belongs to the pgduet policy language, but this version of pgduet does not enforce it%s. %s", what, why, todo)
+		"%s belongs to the pgduet policy language, but this version of pgduet does not enforce it. Remove it from the config.", what)
 }
 
 // pos renders a range's start as file:line:col for "first declared at" details.

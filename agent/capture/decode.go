@@ -188,14 +188,15 @@ func (d *decoder) decode(data []byte) (*committed, error) {
 			return nil, err
 		}
 		c := change.Change{Op: change.Insert, Rel: rel}
-		if c.New, err = d.values(m.RelationID, m.Tuple); err != nil {
+		var all []change.Value
+		if c.New, all, err = d.values(m.RelationID, m.Tuple); err != nil {
 			return nil, fmt.Errorf("insert into %s: %w", rel.Table, err)
 		}
 		if rel.Table == change.DDLQueue && d.ddl == DDLIgnore {
 			d.ignoreDDL(rel, c.New)
 			return nil, nil
 		}
-		d.filterLater(m.RelationID, change.Insert, m.Tuple, 0, nil)
+		d.filterLater(m.RelationID, change.Insert, all, nil)
 		d.cur.tx.Changes = append(d.cur.tx.Changes, c)
 
 	case *pglogrepl.UpdateMessage:
@@ -204,13 +205,14 @@ func (d *decoder) decode(data []byte) (*committed, error) {
 			return nil, err
 		}
 		c := change.Change{Op: change.Update, Rel: rel}
-		if c.New, err = d.values(m.RelationID, m.NewTuple); err != nil {
+		var newAll, oldAll []change.Value
+		if c.New, newAll, err = d.values(m.RelationID, m.NewTuple); err != nil {
 			return nil, fmt.Errorf("update of %s: new row: %w", rel.Table, err)
 		}
-		if c.Old, c.OldIsKey, err = d.oldValues(m.RelationID, m.OldTupleType, m.OldTuple); err != nil {
+		if c.Old, oldAll, c.OldIsKey, err = d.oldValues(m.RelationID, m.OldTupleType, m.OldTuple); err != nil {
 			return nil, fmt.Errorf("update of %s: old row: %w", rel.Table, err)
 		}
-		d.filterLater(m.RelationID, change.Update, m.NewTuple, m.OldTupleType, m.OldTuple)
+		d.filterLater(m.RelationID, change.Update, newAll, oldAll)
 		d.cur.tx.Changes = append(d.cur.tx.Changes, c)
 
 	case *pglogrepl.DeleteMessage:
@@ -219,13 +221,14 @@ func (d *decoder) decode(data []byte) (*committed, error) {
 			return nil, err
 		}
 		c := change.Change{Op: change.Delete, Rel: rel}
-		if c.Old, c.OldIsKey, err = d.oldValues(m.RelationID, m.OldTupleType, m.OldTuple); err != nil {
+		var oldAll []change.Value
+		if c.Old, oldAll, c.OldIsKey, err = d.oldValues(m.RelationID, m.OldTupleType, m.OldTuple); err != nil {
 			return nil, fmt.Errorf("delete from %s: %w", rel.Table, err)
 		}
 		if c.Old == nil {
 			return nil, fmt.Errorf("delete from %s: no old row", rel.Table)
 		}
-		d.filterLater(m.RelationID, change.Delete, nil, m.OldTupleType, m.OldTuple)
+		d.filterLater(m.RelationID, change.Delete, nil, oldAll)
 		d.cur.tx.Changes = append(d.cur.tx.Changes, c)
 
 	case *pglogrepl.TruncateMessage:
@@ -376,51 +379,43 @@ func values(rel *change.Relation, t *pglogrepl.TupleData) ([]change.Value, error
 
 // oldValues converts the old tuple of an Update or Delete: 'K' is the replica
 // identity key (other columns NULL), 'O' the whole old row (REPLICA IDENTITY
-// FULL), none (Update only) nil.
-func (d *decoder) oldValues(id uint32, kind uint8, t *pglogrepl.TupleData) (vals []change.Value, isKey bool, err error) {
+// FULL), none (Update only) nil; like values, sent and all columns.
+func (d *decoder) oldValues(id uint32, kind uint8, t *pglogrepl.TupleData) (sent, all []change.Value, isKey bool, err error) {
 	switch kind {
 	case 0:
-		return nil, false, nil
+		return nil, nil, false, nil
 	case pglogrepl.UpdateMessageTupleTypeKey:
-		vals, err = d.values(id, t)
-		return vals, true, err
+		sent, all, err = d.values(id, t)
+		return sent, all, true, err
 	case pglogrepl.UpdateMessageTupleTypeOld:
-		vals, err = d.values(id, t)
-		return vals, false, err
+		sent, all, err = d.values(id, t)
+		return sent, all, false, err
 	}
-	return nil, false, fmt.Errorf("unexpected old tuple kind %q", rune(kind))
+	return nil, nil, false, fmt.Errorf("unexpected old tuple kind %q", rune(kind))
 }
 
 // filterLater records the change about to be appended for its table's row
-// filter, with its full rows (the tuples were decoded once already: they
-// are valid).
-func (d *decoder) filterLater(id uint32, op change.Op, newT *pglogrepl.TupleData, oldKind uint8, oldT *pglogrepl.TupleData) {
-	tf := d.filters[id]
-	if tf == nil {
-		return
+// filter, with its rows' every column (the filter may read columns that are
+// not sent).
+func (d *decoder) filterLater(id uint32, op change.Op, newAll, oldAll []change.Value) {
+	if tf := d.filters[id]; tf != nil {
+		d.cur.rowFilters = append(d.cur.rowFilters, rowFilter{idx: len(d.cur.tx.Changes), op: op, src: d.src[id], rel: d.full[id], filter: tf, new: newAll, old: oldAll})
 	}
-	f := rowFilter{idx: len(d.cur.tx.Changes), op: op, src: d.src[id], rel: d.full[id], filter: tf}
-	if newT != nil {
-		f.new, _ = values(d.full[id], newT)
-	}
-	if oldKind != 0 && oldT != nil {
-		f.old, _ = values(d.full[id], oldT)
-	}
-	d.cur.rowFilters = append(d.cur.rowFilters, f)
 }
 
-// values converts a tuple of relation id and keeps the columns sent.
-func (d *decoder) values(id uint32, t *pglogrepl.TupleData) ([]change.Value, error) {
-	vals, err := values(d.full[id], t)
+// values converts a tuple of relation id: the columns sent, and every
+// column (the same slice when nothing is left out).
+func (d *decoder) values(id uint32, t *pglogrepl.TupleData) (sent, all []change.Value, err error) {
+	all, err = values(d.full[id], t)
 	proj := d.proj[id]
 	if err != nil || proj == nil {
-		return vals, err
+		return all, all, err
 	}
-	out := make([]change.Value, len(proj))
+	sent = make([]change.Value, len(proj))
 	for k, i := range proj {
-		out[k] = vals[i]
+		sent[k] = all[i]
 	}
-	return out, nil
+	return sent, all, nil
 }
 
 // projectRelation applies a table's column selection to its relation: the

@@ -318,17 +318,9 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "pgduet status:", err)
 		return exitUsage
 	}
-	client := &http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Get("http://" + node.Agent.Admin + "/status")
+	st, err := fetchStatus(node, 10*time.Second)
 	if err != nil {
-		fmt.Fprintf(stderr, "pgduet status: node %s: admin endpoint %s not reachable (is `pgduet run --node %s` running?): %v\n",
-			node.Name, node.Agent.Admin, node.Name, err)
-		return exitRuntime
-	}
-	defer resp.Body.Close()
-	var st agent.Status
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		fmt.Fprintf(stderr, "pgduet status: node %s: bad answer from %s: %v\n", node.Name, node.Agent.Admin, err)
+		fmt.Fprintf(stderr, "pgduet status: node %s: %v\n", node.Name, err)
 		return exitRuntime
 	}
 	if f.format == "json" {
@@ -560,24 +552,38 @@ func cmdPlan(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// runningConfig asks node's agent (its admin endpoint) which config it runs,
-// for plan: "this config", "config digest X", or why it could not tell.
+// errUnreachable: no agent answers at the admin endpoint.
+var errUnreachable = errors.New("not reachable")
+
+// fetchStatus asks node's running agent for its status (admin /status).
+func fetchStatus(node *policies.Node, timeout time.Duration) (agent.Status, error) {
+	var st agent.Status
+	client := &http.Client{Timeout: timeout}
+	resp, err := client.Get("http://" + node.Agent.Admin + "/status")
+	if err != nil {
+		return st, fmt.Errorf("admin endpoint %s %w (is `pgduet run --node %s` running?): %v", node.Agent.Admin, errUnreachable, node.Name, err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return st, fmt.Errorf("bad answer from %s: %w", node.Agent.Admin, err)
+	}
+	return st, nil
+}
+
+// runningConfig asks node's agent which config it runs, for plan: "this
+// config", "config digest X", or why it could not tell.
 func runningConfig(cfg *policies.Config, name, digest string) string {
 	node, err := cfg.Node(name)
 	if err != nil || node.Agent.Admin == "" {
 		return "unknown: no admin endpoint"
 	}
-	client := &http.Client{Timeout: 3 * time.Second}
-	resp, err := client.Get("http://" + node.Agent.Admin + "/status")
-	if err != nil {
+	st, err := fetchStatus(node, 3*time.Second)
+	switch {
+	case errors.Is(err, errUnreachable):
 		return "not reachable at " + node.Agent.Admin + " (not running, or elsewhere)"
-	}
-	defer resp.Body.Close()
-	var st agent.Status
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || st.Digest == "" {
+	case err != nil || st.Digest == "":
 		return "unknown: bad answer from " + node.Agent.Admin
-	}
-	if st.Digest == digest {
+	case st.Digest == digest:
 		return "this config"
 	}
 	return "config digest " + st.Digest
