@@ -15,6 +15,7 @@ func TestExamplesDecode(t *testing.T) {
 		"PGDUET_EAST_KEY_PASSWORD", "PGDUET_WEST_KEY_PASSWORD"} {
 		t.Setenv(v, "secret")
 	}
+	t.Setenv("PGDUET_ALERT_WEBHOOK", "https://alerts.example/pgduet?token=secret")
 	for k, v := range map[string]string{"PGDUET_EAST_PGPORT": "5432", "PGDUET_WEST_PGPORT": "5433",
 		"PGDUET_EAST_PORT": "7420", "PGDUET_WEST_PORT": "7430", "PGDUET_EAST_ADMIN": "7421", "PGDUET_WEST_ADMIN": "7431"} {
 		t.Setenv(k, v)

@@ -56,6 +56,25 @@ node "west" {
   }
 }
 
+# At the first start west is filled from east: east's schema (the selected
+# objects' definitions), then its rows over 4 parallel COPY streams. West
+# starts empty: a selected table that already exists there fails precheck.
+sync {
+  schema          = true
+  data            = true
+  existing_tables = "error"
+  parallelism     = 4
+}
+
+# The initial copy reads east while it serves production traffic: cap it.
+# Once both directions run, changes are not throttled (no throttle
+# "incremental" block: unlimited).
+throttle "initial" {
+  rows_per_second    = 50000
+  mb_per_second      = 40
+  queries_per_second = 200
+}
+
 # A region may be away for hours: keep retrying the peer for 12 h before the
 # direction is reported failed (the slot holds the changes meanwhile; watch
 # pgduet_retained_wal_bytes).
@@ -81,6 +100,15 @@ ddl {
 conflicts {
   policy    = "fail"
   retention = "720h"
+}
+
+# On-call hears about a direction that fails or recovers, or lags more than
+# two minutes behind. The webhook URL holds the alerting service's token: it
+# comes from the environment, like the passwords, and never enters the
+# config digest.
+alert {
+  lag_threshold = "2m"
+  webhook       = env("PGDUET_ALERT_WEBHOOK")
 }
 
 schema "sales" {

@@ -19,6 +19,9 @@ type Config struct {
 	Retry     Retry
 	Conflicts Conflicts
 	DDL       DDL          // effective values, also when there is no ddl block
+	Sync      Sync         // effective values, also when there is no sync block
+	Throttle  Throttles    // effective values (0 = unlimited when a phase has no block)
+	Alert     *Alert       // nil when there is no alert block (alerts off)
 	Schemas   []*SchemaSel // in declaration order
 	Tables    []*TableSel  // in declaration order
 	Files     []string     // files that were loaded, in load order
@@ -111,6 +114,52 @@ type DDL struct {
 	Allow     []string  // effective: given, else DefaultDDLAllow()
 	Deny      []string  // effective: given, else DefaultDDLDeny()
 	DeclRange hcl.Range // zero when the config has no ddl block
+}
+
+// The sync.existing_tables values: what the initial sync does when a
+// selected table already exists on the other node.
+const (
+	ExistingTablesError  = "error"  // precheck fails, naming the table
+	ExistingTablesIgnore = "ignore" // proceed; the copy keeps existing rows on a key collision
+)
+
+// Sync is the pair-level `sync {}` block: the initial sync, from the DDL
+// source to the other node, before both directions run incrementally
+// (SPEC §8). Effective values, also when there is no sync block.
+type Sync struct {
+	Schema         bool      // create the selected objects' definitions on the other node first; default true
+	Data           bool      // copy the selected tables' rows; default true
+	ExistingTables string    // ExistingTablesError (default) or ExistingTablesIgnore
+	Parallelism    int       // parallel COPY streams of the initial data copy, 1..64; default DefaultSyncParallelism
+	DeclRange      hcl.Range // zero when the config has no sync block
+}
+
+// Throttle is a `throttle "PHASE" {}` block: the rates pgduet moves data
+// at in that phase. 0 means unlimited; every value is >= 0 (RowsPerSecond
+// and QueriesPerSecond are whole numbers; MBPerSecond may be a fraction).
+type Throttle struct {
+	RowsPerSecond    float64
+	MBPerSecond      float64
+	QueriesPerSecond float64 // only in the initial phase: always 0 in Incremental
+}
+
+// Throttles holds the effective throttle of each phase (a phase without a
+// block is unlimited). The receiving agent drives the initial copy, the
+// sending agent throttles incremental changes.
+type Throttles struct {
+	Initial     Throttle // throttle "initial": the initial data copy
+	Incremental Throttle // throttle "incremental": the change stream after it
+}
+
+// Alert is the pair-level `alert {}` block: an operator's webhook receives
+// JSON events when a direction fails or recovers and when its lag crosses
+// LagThreshold (SPEC §9). Webhook may carry a token: treat it as a secret
+// (never log it, never put it in an error message); it is not part of the
+// digest.
+type Alert struct {
+	LagThreshold time.Duration // > 0; default DefaultAlertLagThreshold
+	Webhook      string        // absolute http:// or https:// URL with a host
+	DeclRange    hcl.Range
 }
 
 // Op is a DML kind that a selection replicates.

@@ -24,26 +24,11 @@ var secretKeywords = map[string]bool{"password": true, "sslpassword": true}
 // The result CONTAINS THE PASSWORD: never log it, never put it in an error
 // or a status message. Use Redacted for messages.
 func (d Database) ConnString() (string, error) {
-	if d.secretErr != nil {
-		return "", d.secretErr
-	}
-	kv, err := parseConnString(d.URL)
+	kv, err := d.Keywords()
 	if err != nil {
 		return "", err
 	}
-	for _, s := range [][2]string{
-		{"password", d.Password},
-		{"sslmode", d.SSLMode},
-		{"sslrootcert", d.SSLRootCert},
-		{"sslcert", d.SSLCert},
-		{"sslkey", d.SSLKey},
-		{"sslpassword", d.SSLPassword},
-	} {
-		if s[1] != "" {
-			kv.set(s[0], s[1])
-		}
-	}
-	return kv.String(), nil
+	return connKV(kv).String(), nil
 }
 
 // Redacted describes the database for messages and logs: host, port, dbname

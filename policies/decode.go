@@ -2,6 +2,9 @@ package policies
 
 import (
 	"fmt"
+	"math"
+	"math/big"
+	"net/url"
 	"slices"
 	"sort"
 	"strconv"
@@ -91,13 +94,15 @@ func (d *decoder) decodeConfig(body hcl.Body, files []string) *Config {
 		Retry:     Retry{Connection: DefaultRetryConnection, Other: DefaultRetryOther},
 		Conflicts: Conflicts{Policy: DefaultConflictPolicy, Retention: DefaultConflictRetention},
 		DDL:       DefaultDDL(),
+		Sync:      DefaultSync(),
 		Files:     files,
 	}
 
-	first := map[string]*hcl.Block{}    // singleton block type → first occurrence
-	nodes := map[string]*hcl.Block{}    // node label → first block
-	schemas := map[string]*SchemaSel{}  // schema name → first block
-	tables := map[[2]string]*TableSel{} // schema, table → first block
+	first := map[string]*hcl.Block{}     // singleton block type → first occurrence
+	nodes := map[string]*hcl.Block{}     // node label → first block
+	schemas := map[string]*SchemaSel{}   // schema name → first block
+	tables := map[[2]string]*TableSel{}  // schema, table → first block
+	throttles := map[string]*hcl.Block{} // throttle phase → first block
 	var pairBlock *hcl.Block
 	for _, b := range content.Blocks {
 		if singletonBlocks[b.Type] {
@@ -126,6 +131,27 @@ func (d *decoder) decodeConfig(body hcl.Body, files []string) *Config {
 			cfg.Conflicts = d.decodeConflictsBlock(b)
 		case "ddl":
 			cfg.DDL = d.decodeDDLBlock(b)
+		case "sync":
+			cfg.Sync = d.decodeSyncBlock(b)
+		case "throttle":
+			phase := b.Labels[0]
+			if f := throttles[phase]; f != nil {
+				d.add(errorAt(b.LabelRanges[0], "Duplicate throttle block",
+					"A throttle %q block is already declared at %s; a phase has at most one throttle block: merge the two.", phase, pos(f.DefRange)))
+				continue
+			}
+			t := d.decodeThrottleBlock(b)
+			switch phase {
+			case throttleInitial:
+				cfg.Throttle.Initial = t
+			case throttleIncremental:
+				cfg.Throttle.Incremental = t
+			default:
+				continue // reported
+			}
+			throttles[phase] = b
+		case "alert":
+			cfg.Alert = d.decodeAlertBlock(b)
 		case "schema":
 			s := d.decodeSchemaBlock(b)
 			if s == nil {
@@ -544,6 +570,146 @@ func (d *decoder) decodeRetryBlock(b *hcl.Block) Retry {
 		}
 	}
 	return r
+}
+
+// decodeSyncBlock decodes the sync block: the initial sync (SPEC §8).
+// Every combination of schema and data is valid (data without schema copies
+// into tables created by hand on the other node).
+func (d *decoder) decodeSyncBlock(b *hcl.Block) Sync {
+	s := DefaultSync()
+	s.DeclRange = b.DefRange
+	content, diags := b.Body.Content(syncSchema)
+	d.diags = append(d.diags, diags...)
+	attrs := content.Attributes
+	if v, _, ok := d.boolean(attrs, "schema"); ok {
+		s.Schema = v
+	}
+	if v, _, ok := d.boolean(attrs, "data"); ok {
+		s.Data = v
+	}
+	if v, attr, ok := d.str(attrs, "existing_tables"); ok {
+		if contains(existingTablesModes, v) {
+			s.ExistingTables = v
+		} else {
+			d.add(errorAt(attr.Expr.Range(), "Invalid value",
+				`sync.existing_tables is %q; it must be %s: what the initial sync does when a selected table already exists on the other node ("error": precheck fails, naming the table; "ignore": it proceeds, and the copy keeps the rows it finds there on a key collision).`,
+				v, enumHelp(existingTablesModes)))
+		}
+	}
+	if n, attr, ok := d.number(attrs, "parallelism"); ok {
+		if !n.IsInt() || n.Cmp(big.NewFloat(minSyncParallelism)) < 0 || n.Cmp(big.NewFloat(maxSyncParallelism)) > 0 {
+			d.add(errorAt(attr.Expr.Range(), "Invalid value",
+				"sync.parallelism is %s; it must be a whole number from %d to %d: how many COPY streams the initial data sync runs in parallel (the default is %d).",
+				numberText(n), minSyncParallelism, maxSyncParallelism, DefaultSyncParallelism))
+		} else {
+			p, _ := n.Int64()
+			s.Parallelism = int(p)
+		}
+	}
+	return s
+}
+
+// decodeThrottleBlock decodes a `throttle "PHASE" {}` block. An unknown
+// phase is reported (its contents are still checked) and the result is
+// then meaningless.
+func (d *decoder) decodeThrottleBlock(b *hcl.Block) Throttle {
+	phase := b.Labels[0]
+	if !contains(throttlePhases, phase) {
+		d.add(errorAt(b.LabelRanges[0], "Invalid throttle phase",
+			`The throttle label %q is not a phase; it must be %s: "initial" throttles the initial data copy, "incremental" the change stream that follows it.`,
+			phase, enumHelp(throttlePhases)))
+	}
+	content, diags := b.Body.Content(throttleSchema)
+	d.diags = append(d.diags, diags...)
+	attrs := content.Attributes
+	var t Throttle
+	d.rate(attrs, b, "rows_per_second", "rows", true, &t.RowsPerSecond)
+	d.rate(attrs, b, "mb_per_second", "megabytes", false, &t.MBPerSecond)
+	if attr := attrs["queries_per_second"]; attr != nil && phase == throttleIncremental {
+		d.add(errorAt(attr.Range, "Misplaced argument",
+			`queries_per_second only applies to the initial copy: move it to the throttle "initial" block, or remove it; the incremental phase is throttled with rows_per_second and mb_per_second.`))
+	} else {
+		d.rate(attrs, b, "queries_per_second", "queries", true, &t.QueriesPerSecond)
+	}
+	return t
+}
+
+// rate checks a throttle rate: a number >= 0 (0 = unlimited), whole when
+// whole is set, stored in dst when valid.
+func (d *decoder) rate(attrs hcl.Attributes, b *hcl.Block, name, unit string, whole bool, dst *float64) {
+	n, attr, ok := d.number(attrs, name)
+	if !ok {
+		return
+	}
+	kind := "a number"
+	if whole {
+		kind = "a whole number"
+	}
+	f, _ := n.Float64()
+	switch {
+	case n.Sign() < 0 || (whole && !n.IsInt()):
+		d.add(errorAt(attr.Expr.Range(), "Invalid value",
+			"%s: %s is %s; it must be %s of %s per second, or 0 for no limit.", blockName(b), name, numberText(n), kind, unit))
+	case n.IsInf() || math.IsInf(f, 0):
+		d.add(errorAt(attr.Expr.Range(), "Invalid value",
+			"%s: %s is too large; it must be %s of %s per second, or 0 for no limit.", blockName(b), name, kind, unit))
+	default:
+		if f == 0 {
+			f = 0 // not -0: the digest renders it
+		}
+		*dst = f
+	}
+}
+
+// decodeAlertBlock decodes the alert block. The webhook may hold a token:
+// no diagnostic quotes it.
+func (d *decoder) decodeAlertBlock(b *hcl.Block) *Alert {
+	a := &Alert{LagThreshold: DefaultAlertLagThreshold, DeclRange: b.DefRange}
+	content, diags := b.Body.Content(alertSchema)
+	d.diags = append(d.diags, diags...)
+	attrs := content.Attributes
+	if v, attr, ok := d.str(attrs, "webhook"); ok {
+		if why := checkWebhook(v); why != "" {
+			d.add(errorAt(attr.Expr.Range(), "Invalid webhook URL",
+				`alert.webhook %s; it must be an absolute http:// or https:// URL with a host, such as "https://alerts.example/pgduet" (the value is not shown: it may hold a token).`, why))
+		} else {
+			a.Webhook = v
+		}
+	} else if attr == nil {
+		d.missing(b, "webhook", "the http:// or https:// URL that receives the alerts as JSON POSTs", `env("PGDUET_ALERT_WEBHOOK")`)
+	}
+	if v, attr, ok := d.str(attrs, "lag_threshold"); ok {
+		dur, err := parseDuration(v)
+		switch {
+		case err != nil:
+			d.add(errorAt(attr.Expr.Range(), "Invalid duration", "alert.lag_threshold: %s.", err))
+		case dur <= 0:
+			d.add(errorAt(attr.Expr.Range(), "Invalid duration",
+				"alert.lag_threshold is %q; the lag above which an alert is sent must be greater than zero (the default is %s).", v, DefaultAlertLagThreshold))
+		default:
+			a.LagThreshold = dur
+		}
+	}
+	return a
+}
+
+// checkWebhook returns why s is not a usable webhook URL ("" when it is),
+// without quoting any part of s.
+func checkWebhook(s string) string {
+	u, err := url.Parse(s)
+	switch {
+	case s == "":
+		return "is empty"
+	case err != nil:
+		return "is not a valid URL"
+	case u.Scheme == "":
+		return "has no scheme"
+	case !contains(webhookSchemes, u.Scheme):
+		return "uses a scheme other than http or https"
+	case u.Host == "" || u.Hostname() == "":
+		return "has no host"
+	}
+	return ""
 }
 
 // decodeConflictsBlock decodes the pair-level conflicts block.

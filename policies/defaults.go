@@ -16,6 +16,16 @@ import "time"
 //	ddl.reverse                 "ignore"                        DDL on the other node: not shipped, logged
 //	ddl.allow                   ["*"]                           every command tag ...
 //	ddl.deny                    ["DROP DATABASE"]               ... except dropping a database
+//	sync.schema                 true                            the initial sync creates the selected objects on the other node
+//	sync.data                   true                            ... and copies their rows
+//	sync.existing_tables        "error"                         a selected table that already exists there fails precheck
+//	sync.parallelism            4                               parallel COPY streams (1..64)
+//	throttle.rows_per_second    0                               0 = unlimited, in both phases
+//	throttle.mb_per_second      0                               0 = unlimited, in both phases
+//	throttle.queries_per_second 0                               0 = unlimited (initial phase only)
+//	alert                       none                            alerts are off without an alert block
+//	alert.lag_threshold         30s                             lag above this sends lag_over_threshold
+//	alert.webhook               (required)                      no default: an alert block must name it
 //	schema.tables               ["*"]                           every table of the schema
 //	schema.exclude              []                              nothing excluded
 //	schema/table .operations    ["insert","update","delete"]    TRUNCATE must be opted in
@@ -30,7 +40,19 @@ const (
 	DefaultConflictRetention = 720 * time.Hour // 30 days
 	DefaultDDLReplicate      = true
 	DefaultDDLReverse        = DDLReverseIgnore
+
+	DefaultSyncSchema         = true
+	DefaultSyncData           = true
+	DefaultSyncExistingTables = ExistingTablesError
+	DefaultSyncParallelism    = 4
+	DefaultAlertLagThreshold  = 30 * time.Second
 )
+
+// DefaultSync returns the effective sync settings of a config without a
+// sync block.
+func DefaultSync() Sync {
+	return Sync{Schema: DefaultSyncSchema, Data: DefaultSyncData, ExistingTables: DefaultSyncExistingTables, Parallelism: DefaultSyncParallelism}
+}
 
 // DefaultDDLAllow returns the command-tag globs of ddl.allow when it is not
 // given (a fresh slice each call).
@@ -59,4 +81,10 @@ const (
 	maxNameLen       = 20
 	maxIdentifierLen = 63 // NAMEDATALEN - 1: PostgreSQL truncates longer identifiers
 	maxFileSize      = 1 << 20
+)
+
+// Range of sync.parallelism.
+const (
+	minSyncParallelism = 1
+	maxSyncParallelism = 64
 )

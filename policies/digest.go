@@ -36,13 +36,21 @@ var localKeywords = map[string]bool{
 // different DDL rules, targets, conflict handling or columns refuse each
 // other. The column subset is a set (the order of `columns` does not
 // count); a column block that maps a column onto its own name counts as
-// absent.
+// absent. Also in: the effective sync settings and both phases' throttles
+// (a phase without a block counts as unlimited), which the two agents must
+// agree on: the receiving agent drives the initial copy, the sending agent
+// throttles what it ships.
 //
-// The first line names the canonical form's version ("pgduet-config v4"
-// since table column subsets and renames; v3 added conflict retention and
-// per-table policies); it changes whenever a line is added or changed, so
-// agents of versions that render the config differently refuse each other
-// whatever the config says.
+// Left out entirely: the alert block. Alerts are operational (a new webhook
+// or lag threshold must not make the agents refuse each other), and the
+// webhook may carry a token, so nothing of it goes into a value the agents
+// exchange.
+//
+// The first line names the canonical form's version ("pgduet-config v5"
+// since sync and throttle; v4 added table column subsets and renames, v3
+// conflict retention and per-table policies); it changes whenever a line is
+// added or changed, so agents of versions that render the config
+// differently refuse each other whatever the config says.
 func (c *Config) Digest() string {
 	sum := sha256.Sum256([]byte(c.canonical()))
 	return hex.EncodeToString(sum[:])[:16]
@@ -56,7 +64,7 @@ func (c *Config) canonical() string {
 		fmt.Fprintf(&b, format, args...)
 		b.WriteByte('\n')
 	}
-	line("pgduet-config v4")
+	line("pgduet-config v5")
 	line("pair %s ddl_source=%s", q(c.Pair.Name), q(c.Pair.DDLSource))
 
 	nodes := slices.Clone(c.Nodes)
@@ -73,6 +81,14 @@ func (c *Config) canonical() string {
 	line("retry connection=%d other=%d", int64(c.Retry.Connection), int64(c.Retry.Other))
 	line("conflicts policy=%s retention=%d", q(c.Conflicts.Policy), int64(c.Conflicts.Retention))
 	line("ddl replicate=%t reverse=%s allow=%s deny=%s", c.DDL.Replicate, q(c.DDL.Reverse), canonicalSet(c.DDL.Allow), canonicalSet(c.DDL.Deny))
+	line("sync schema=%t data=%t existing_tables=%s parallelism=%d", c.Sync.Schema, c.Sync.Data, q(c.Sync.ExistingTables), c.Sync.Parallelism)
+	for _, p := range []struct {
+		phase string
+		t     Throttle
+	}{{throttleInitial, c.Throttle.Initial}, {throttleIncremental, c.Throttle.Incremental}} {
+		line("throttle %s rows_per_second=%s mb_per_second=%s queries_per_second=%s", q(p.phase),
+			canonicalRate(p.t.RowsPerSecond), canonicalRate(p.t.MBPerSecond), canonicalRate(p.t.QueriesPerSecond))
+	}
 
 	schemas := slices.Clone(c.Schemas)
 	sort.Slice(schemas, func(i, j int) bool { return schemas[i].Name < schemas[j].Name })
@@ -91,6 +107,12 @@ func (c *Config) canonical() string {
 			canonicalOps(t.Operations), q(t.Conflicts), canonicalColumns(t.Columns), canonicalRenames(t.ColumnTargets), q(t.Where))
 	}
 	return b.String()
+}
+
+// canonicalRate renders a throttle rate: the shortest decimal that reads
+// back as the same float64 ("0" is unlimited).
+func canonicalRate(f float64) string {
+	return strconv.FormatFloat(f, 'g', -1, 64)
 }
 
 // canonicalColumns renders a column subset as a sorted set; "*" is every

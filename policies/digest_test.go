@@ -292,7 +292,95 @@ table "public.items" {}
 			t.Errorf("%s: digest did not change", name)
 		}
 	}
-	if canon := mustParse(t, "base.hcl", baseNodes+base).canonical(); !strings.HasPrefix(canon, "pgduet-config v4\n") {
+	if canon := mustParse(t, "base.hcl", baseNodes+base).canonical(); !strings.HasPrefix(canon, "pgduet-config v5\n") {
 		t.Errorf("canonical form does not start with its version line:\n%s", canon)
+	}
+}
+
+// The effective sync settings and both throttles are part of the digest
+// (both agents must agree on them); the alert block is not, and no part of
+// the webhook appears in the canonical form.
+func TestDigestSyncThrottleAlert(t *testing.T) {
+	const base = `
+sync {
+  existing_tables = "ignore"
+  parallelism     = 8
+}
+throttle "initial" {
+  rows_per_second = 1000
+  mb_per_second   = 2.5
+}
+table "public.items" {}
+`
+	baseDigest := mustParse(t, "base.hcl", baseNodes+base).Digest()
+	alert := "alert {\n  webhook = \"https://alerts.example/hook?token=digest-s3cret\"\n  lag_threshold = \"5m\"\n}\n"
+	same := map[string]string{
+		"defaults written out": `
+sync {
+  schema          = true
+  data            = true
+  existing_tables = "ignore"
+  parallelism     = 8.0
+}
+throttle "incremental" {
+  rows_per_second = 0
+  mb_per_second   = 0
+}
+throttle "initial" {
+  rows_per_second    = 1e3
+  mb_per_second      = 2.50
+  queries_per_second = 0
+}
+table "public.items" {}
+`,
+		"alert added":        base + alert,
+		"alert changed":      base + strings.Replace(strings.Replace(alert, "digest-s3cret", "other", 1), "5m", "1m", 1),
+		"negative zero rate": strings.Replace(base, "throttle \"initial\" {", "throttle \"initial\" {\n  queries_per_second = -0", 1),
+		"throttle order":     "throttle \"incremental\" {}\n" + base,
+	}
+	different := map[string]string{
+		"sync schema":          strings.Replace(base, "sync {", "sync {\n  schema = false", 1),
+		"sync data":            strings.Replace(base, "sync {", "sync {\n  data = false", 1),
+		"sync existing_tables": strings.Replace(base, `"ignore"`, `"error"`, 1),
+		"sync parallelism":     strings.Replace(base, "= 8", "= 9", 1),
+		"sync block gone":      strings.Replace(base, "sync {\n  existing_tables = \"ignore\"\n  parallelism     = 8\n}\n", "", 1),
+		"initial rows":         strings.Replace(base, "1000", "1001", 1),
+		"initial mb":           strings.Replace(base, "2.5", "2.25", 1),
+		"initial queries":      strings.Replace(base, "throttle \"initial\" {", "throttle \"initial\" {\n  queries_per_second = 10", 1),
+		"initial gone":         strings.Replace(base, "throttle \"initial\" {\n  rows_per_second = 1000\n  mb_per_second   = 2.5\n}\n", "", 1),
+		"incremental rows":     base + "throttle \"incremental\" {\n  rows_per_second = 1000\n}\n",
+		"incremental mb":       base + "throttle \"incremental\" {\n  mb_per_second = 2.5\n}\n",
+		"phase swapped":        strings.Replace(base, "throttle \"initial\"", "throttle \"incremental\"", 1),
+	}
+	for name, sel := range same {
+		if sel == base {
+			t.Fatalf("%s: the change did not apply", name)
+		}
+		if got := mustParse(t, name+".hcl", baseNodes+sel).Digest(); got != baseDigest {
+			t.Errorf("%s: digest changed (%s -> %s)", name, baseDigest, got)
+		}
+	}
+	for name, sel := range different {
+		if sel == base {
+			t.Fatalf("%s: the change did not apply", name)
+		}
+		if got := mustParse(t, name+".hcl", baseNodes+sel).Digest(); got == baseDigest {
+			t.Errorf("%s: digest did not change", name)
+		}
+	}
+	canon := mustParse(t, "alert.hcl", baseNodes+base+alert).canonical()
+	for _, s := range []string{"digest-s3cret", "alerts.example", "alert", "webhook", "lag"} {
+		if strings.Contains(canon, s) {
+			t.Errorf("canonical form contains %q:\n%s", s, canon)
+		}
+	}
+	for _, s := range []string{
+		`sync schema=true data=true existing_tables="ignore" parallelism=8`,
+		`throttle "initial" rows_per_second=1000 mb_per_second=2.5 queries_per_second=0`,
+		`throttle "incremental" rows_per_second=0 mb_per_second=0 queries_per_second=0`,
+	} {
+		if !strings.Contains(canon, s+"\n") {
+			t.Errorf("canonical form lacks %q:\n%s", s, canon)
+		}
 	}
 }

@@ -48,10 +48,17 @@
 // ddlparse (pg_query, cgo), which `validate` and the agent run: this package
 // stays pure Go.
 //
-// Settings that belong to the policy language but that this version of
-// pgduet does not enforce yet (sync, throttle, alert, names) are declared in
-// the schemas and refused with a "Not supported yet" error: a setting is
-// never silently ignored.
+// Initial sync, throttles and alerts: the sync block's effective values are
+// in [Config.Sync] (schema and data copied from the DDL source,
+// existing_tables, parallelism), the throttle "initial" and "incremental"
+// blocks' rates in [Config.Throttle] (0 = unlimited), and the alert block in
+// [Config.Alert] (nil without one: alerts off). Sync and throttles are in
+// the digest; the alert block is not, and its webhook, which may carry a
+// token, is never quoted in a diagnostic.
+//
+// The one block of the policy language that this version of pgduet does
+// not enforce yet (names) is declared in the schemas and refused with a
+// "Not supported yet" error: a setting is never silently ignored.
 //
 // Evaluation is pure: no database, no network. The only I/O is reading the
 // config files and the files named by file("path"); env("NAME") reads the

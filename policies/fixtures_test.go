@@ -16,7 +16,11 @@ import (
 func setFixtureEnv(t *testing.T) {
 	t.Setenv("PGDUET_TEST_EAST_PASSWORD", "east secret")
 	t.Setenv("PGDUET_TEST_EAST_KEY_PASSWORD", "east key secret")
+	t.Setenv("PGDUET_TEST_ALERT_WEBHOOK", testWebhook)
 }
+
+// testWebhook is the alert webhook of the valid fixtures, token included.
+const testWebhook = "https://alerts.example/hooks/pgduet?token=fixture-token"
 
 // validConfigs lists every config under testdata/valid: each *.hcl file and
 // each directory (a split config).
@@ -240,7 +244,20 @@ func TestErrorDetails(t *testing.T) {
 		{"file_missing.hcl", `no-such-secret.txt`},
 		{"duplicate_node.hcl", `already declared at testdata/error/duplicate_node.hcl:5:1`},
 		{"duplicate_retry.hcl", `the first one is at testdata/error/duplicate_retry.hcl:`},
-		{"sync_block.hcl", `The sync block belongs to the pgduet policy language, but this version of pgduet does not enforce it. Remove it`},
+		{"refused_blocks.hcl", `The names block belongs to the pgduet policy language, but this version of pgduet does not enforce it. Remove it`},
+		{"sync_existing_tables.hcl", `sync.existing_tables is "replace"; it must be "error" or "ignore"`},
+		{"sync_parallelism.hcl", `sync.parallelism is 65; it must be a whole number from 1 to 64`},
+		{"sync_throttle_alert_errors.hcl", `sync.parallelism is 1.5; it must be a whole number from 1 to 64`},
+		{"throttle_bad_label.hcl", `The throttle label "bulk" is not a phase; it must be "initial" or "incremental"`},
+		{"throttle_duplicate.hcl", `A throttle "initial" block is already declared at testdata/error/throttle_duplicate.hcl:32:1`},
+		{"throttle_bad_rates.hcl", `throttle "initial": rows_per_second is -1; it must be a whole number of rows per second, or 0 for no limit`},
+		{"throttle_bad_rates.hcl", `throttle "initial": mb_per_second is -0.5; it must be a number of megabytes per second, or 0 for no limit`},
+		{"throttle_bad_rates.hcl", `throttle "incremental": rows_per_second is 100.25; it must be a whole number`},
+		{"throttle_queries_incremental.hcl", `queries_per_second only applies to the initial copy`},
+		{"alert_missing_webhook.hcl", `The alert block needs webhook, the http:// or https:// URL that receives the alerts`},
+		{"alert_bad_webhook.hcl", `alert.webhook uses a scheme other than http or https; it must be an absolute http:// or https:// URL with a host`},
+		{"alert_bad_lag_threshold.hcl", `alert.lag_threshold is "0s"; the lag above which an alert is sent must be greater than zero (the default is 30s)`},
+		{"alert_duplicate.hcl", `Only one alert block is allowed in the whole config; the first one is at testdata/error/alert_duplicate.hcl:32:1`},
 		{"table_conflicts_retention.hcl", `retention is set per pair, not per table`},
 		{"duplicate_table_conflicts.hcl", `The table "public.orders" block already has a conflicts block at testdata/error/duplicate_table_conflicts.hcl:32:3`},
 		{"bad_retention.hcl", `conflicts.retention: "30 days" is not a duration`},
@@ -265,7 +282,8 @@ func TestErrorDetails(t *testing.T) {
 }
 
 // TestSpecExampleIsKnown: the whole SPEC §4 example decodes; what it holds
-// beyond this version is refused as "Not supported yet", nothing is unknown.
+// beyond this version (the names block) is refused as "Not supported yet",
+// nothing is unknown.
 func TestSpecExampleIsKnown(t *testing.T) {
 	for _, v := range []string{"PGDUET_EAST_PASSWORD", "PGDUET_EAST_KEY_PASSWORD", "PGDUET_WEST_PASSWORD"} {
 		t.Setenv(v, "x")

@@ -5,19 +5,19 @@ import "github.com/hashicorp/hcl/v2"
 // The policy language (SPEC §4), one hcl.BodySchema per block type. Every
 // attribute is optional here: required ones are checked by the decode
 // functions, which point at the block when one is missing (HCL's own check
-// has no position in merged bodies). Settings marked "refused" are part of
-// the language but not enforced by this version: declaring them lets the
-// decoder say "Not supported yet" instead of "Unsupported argument".
+// has no position in merged bodies). The block marked "refused" (names) is
+// part of the language but not enforced by this version: declaring it lets
+// the decoder say "Not supported yet" instead of "Unsupported block type".
 
 var rootSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 	{Type: "pair", LabelNames: []string{"name"}},
 	{Type: "node", LabelNames: []string{"name"}},
-	{Type: "sync"}, // refused
+	{Type: "sync"},
 	{Type: "ddl"},
 	{Type: "conflicts"},
-	{Type: "throttle", LabelNames: []string{"phase"}}, // refused
+	{Type: "throttle", LabelNames: []string{"phase"}}, // at most one per phase
 	{Type: "retry"},
-	{Type: "alert"}, // refused
+	{Type: "alert"},
 	{Type: "names"}, // refused
 	{Type: "schema", LabelNames: []string{"name"}},
 	{Type: "table", LabelNames: []string{"name"}},
@@ -64,7 +64,6 @@ var tlsSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "key_file"},  // required
 }}
 
-// refused
 var syncSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "schema"}, {Name: "data"}, {Name: "existing_tables"}, {Name: "parallelism"},
 }}
@@ -80,7 +79,8 @@ var conflictsSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "retention"},
 }}
 
-// refused; labels "initial" and "incremental"
+// throttleSchema: labels "initial" and "incremental"; queries_per_second
+// is an error in the latter (it throttles the initial copy's queries).
 var throttleSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "rows_per_second"}, {Name: "mb_per_second"}, {Name: "queries_per_second"},
 }}
@@ -89,9 +89,9 @@ var retrySchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "connection"}, {Name: "other"},
 }}
 
-// refused
 var alertSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-	{Name: "lag_threshold"}, {Name: "webhook"},
+	{Name: "lag_threshold"},
+	{Name: "webhook"}, // required
 }}
 
 // refused
@@ -127,10 +127,7 @@ var columnSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 
 // refusedBlocks: top-level block type → its schema (checked, then refused).
 var refusedBlocks = map[string]*hcl.BodySchema{
-	"sync":     syncSchema,
-	"throttle": throttleSchema,
-	"alert":    alertSchema,
-	"names":    namesSchema,
+	"names": namesSchema,
 }
 
 // conflictPolicies are the valid conflicts.policy values.
@@ -138,3 +135,17 @@ var conflictPolicies = []string{PolicyFail, PolicyIgnore, PolicyOverwrite, Polic
 
 // ddlReverseModes are the valid ddl.reverse values.
 var ddlReverseModes = []string{DDLReverseIgnore, DDLReverseReject}
+
+// existingTablesModes are the valid sync.existing_tables values.
+var existingTablesModes = []string{ExistingTablesError, ExistingTablesIgnore}
+
+// The throttle labels (phases).
+const (
+	throttleInitial     = "initial"
+	throttleIncremental = "incremental"
+)
+
+var throttlePhases = []string{throttleInitial, throttleIncremental}
+
+// webhookSchemes are the URL schemes alert.webhook may use.
+var webhookSchemes = []string{"http", "https"}

@@ -3,6 +3,7 @@ package policies
 import (
 	"fmt"
 	"math"
+	"math/big"
 	"net"
 	"regexp"
 	"strconv"
@@ -95,6 +96,36 @@ func (d *decoder) boolean(attrs hcl.Attributes, name string) (b bool, attr *hcl.
 		return false, attr, false
 	}
 	return v.True(), attr, true
+}
+
+// number evaluates the number attribute name (absent or null: attr nil).
+// A string that reads as a number is accepted, as HCL converts it.
+func (d *decoder) number(attrs hcl.Attributes, name string) (n *big.Float, attr *hcl.Attribute, ok bool) {
+	attr = attrs[name]
+	if attr == nil {
+		return nil, nil, false
+	}
+	v, st := d.value(attr.Expr, fmt.Sprintf("attribute %q", name), cty.Number)
+	switch st {
+	case evalNull:
+		return nil, nil, false
+	case evalFailed:
+		return nil, attr, false
+	}
+	return v.AsBigFloat(), attr, true
+}
+
+// numberText renders a number for a detail: plain decimals for ordinary
+// magnitudes, exponent notation beyond.
+func numberText(n *big.Float) string {
+	if n.IsInf() {
+		return n.String()
+	}
+	f, _ := n.Float64()
+	if math.Abs(f) < 1e15 {
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
 }
 
 // listElem is one string of a list attribute, with its own source range when

@@ -1,8 +1,8 @@
 # The SPEC §4 example, made valid HCL (single-line blocks may hold only one
 # argument, so tls and throttle are written on several lines; "node west"
 # is spelled out). TestSpecExampleIsKnown checks that the decoder knows
-# every setting in it: the only errors are "Not supported yet" (the table's
-# columns subset is supported, its where row filter is not).
+# every setting in it: the only error is "Not supported yet" for the names
+# block.
 
 pair "shop" {
   ddl_source = "east"
@@ -46,7 +46,7 @@ node "west" {
   }
 }
 
-sync { # ERROR: Not supported yet
+sync {
   schema          = true
   data            = true
   existing_tables = "error"
@@ -64,13 +64,13 @@ conflicts {
   policy = "fail"
 }
 
-throttle "initial" { # ERROR: Not supported yet
+throttle "initial" {
   rows_per_second    = 0
   mb_per_second      = 0
   queries_per_second = 0
 }
 
-throttle "incremental" { # ERROR: Not supported yet
+throttle "incremental" {
   rows_per_second = 0
   mb_per_second   = 0
 }
@@ -80,7 +80,7 @@ retry {
   other      = "10m"
 }
 
-alert { # ERROR: Not supported yet
+alert {
   lag_threshold = "30s"
   webhook       = "https://alerts.example/pgduet"
 }

@@ -31,7 +31,7 @@ retry {
   other = "ten minutes" # ERROR: Invalid duration
 }
 
-sync {} # ERROR: Not supported yet
+sync { parallelism = 0 } # ERROR: Invalid value
 
 schema "public" {
   operations = ["insert", "merge"] # ERROR: Invalid value

@@ -28,6 +28,6 @@ node "west" {
 
 schema "public" {}
 
-sync { # ERROR: Not supported yet
-  paralelism = 4 # ERROR: Unsupported argument
+names { # ERROR: Not supported yet
+  cases = "source" # ERROR: Unsupported argument
 }

@@ -1,3 +1,5 @@
+# names is the one block of the policy language this version refuses;
+# sync, throttle and alert are decoded (here with valid values).
 pair "shop" {
   ddl_source = "east"
 }
@@ -28,13 +30,13 @@ node "west" {
 
 schema "public" {}
 
-throttle "initial" { # ERROR: Not supported yet
+throttle "initial" {
   rows_per_second    = 0
   mb_per_second      = 0
   queries_per_second = 0
 }
 
-alert { # ERROR: Not supported yet
+alert {
   lag_threshold = "30s"
   webhook       = "https://alerts.example/pgduet"
 }
@@ -43,7 +45,7 @@ names { # ERROR: Not supported yet
   case = "source"
 }
 
-throttle "incremental" { # ERROR: Not supported yet
+throttle "incremental" {
   rows_per_second = 0
 }
 

@@ -1,5 +1,5 @@
 # Two nodes on one machine, plain TCP between the agents (demo / tests).
-# Every supported setting is written out, most of them with their default.
+# Every supported setting but alert (off by default) is written out, mostly as its default.
 
 pair "shop" {
   ddl_source = "east"
@@ -46,6 +46,24 @@ ddl {
   reverse   = "ignore"
   allow     = ["*"]
   deny      = ["DROP DATABASE"]
+}
+
+sync {
+  schema          = true
+  data            = true
+  existing_tables = "error"
+  parallelism     = 4
+}
+
+throttle "initial" {
+  rows_per_second    = 0
+  mb_per_second      = 0
+  queries_per_second = 0
+}
+
+throttle "incremental" {
+  rows_per_second = 0
+  mb_per_second   = 0
 }
 
 schema "public" {

@@ -1,3 +1,4 @@
+# Rates are numbers >= 0; rows and queries per second are whole numbers.
 pair "shop" {
   ddl_source = "east"
 }
@@ -28,9 +29,13 @@ node "west" {
 
 schema "public" {}
 
-sync { # ERROR: Not supported yet
-  schema          = true
-  data            = true
-  existing_tables = "error"
-  parallelism     = 4
+throttle "initial" {
+  rows_per_second    = -1 # ERROR: Invalid value
+  mb_per_second      = -0.5 # ERROR: Invalid value
+  queries_per_second = 2.5 # ERROR: Invalid value
+}
+
+throttle "incremental" {
+  rows_per_second = 100.25 # ERROR: Invalid value
+  mb_per_second   = 0.5
 }

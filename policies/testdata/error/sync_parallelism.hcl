@@ -1,0 +1,35 @@
+# sync.parallelism is a whole number from 1 to 64.
+pair "shop" {
+  ddl_source = "east"
+}
+
+node "east" {
+  database {
+    url = "postgres://pgduet@localhost:5432/shop"
+  }
+  agent {
+    listen   = "127.0.0.1:7432"
+    address  = "127.0.0.1:7432"
+    admin    = "127.0.0.1:7433"
+    insecure = true
+  }
+}
+
+node "west" {
+  database {
+    url = "postgres://pgduet@localhost:5442/shop"
+  }
+  agent {
+    listen   = "127.0.0.1:7442"
+    address  = "127.0.0.1:7442"
+    admin    = "127.0.0.1:7443"
+    insecure = true
+  }
+}
+
+schema "public" {}
+
+sync {
+  schema      = true
+  parallelism = 65 # ERROR: Invalid value
+}

@@ -1,0 +1,34 @@
+# A throttle block is labelled with its phase: "initial" or "incremental".
+pair "shop" {
+  ddl_source = "east"
+}
+
+node "east" {
+  database {
+    url = "postgres://pgduet@localhost:5432/shop"
+  }
+  agent {
+    listen   = "127.0.0.1:7432"
+    address  = "127.0.0.1:7432"
+    admin    = "127.0.0.1:7433"
+    insecure = true
+  }
+}
+
+node "west" {
+  database {
+    url = "postgres://pgduet@localhost:5442/shop"
+  }
+  agent {
+    listen   = "127.0.0.1:7442"
+    address  = "127.0.0.1:7442"
+    admin    = "127.0.0.1:7443"
+    insecure = true
+  }
+}
+
+schema "public" {}
+
+throttle "bulk" { # ERROR: Invalid throttle phase
+  rows_per_second = 1000
+}
