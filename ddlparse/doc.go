@@ -61,6 +61,8 @@
 //   - Split uses pg_query.Parse and cuts each statement's original text by
 //     the byte offsets PostgreSQL reports; it never falls back to a scanner
 //     split (which silently drops statements that do not parse).
+//     SplitScript does the same for a psql script such as pg_dump's output,
+//     skipping the \restrict and \unrestrict lines pg_dump writes.
 //   - Statement.Tag is the tag event triggers report (SELECT ... INTO reports
 //     "SELECT INTO", verified on PostgreSQL 15.18).
 //   - Statement.Unsupported marks statements that can never be replayed:
@@ -77,7 +79,8 @@
 //     crash on or to change are refused first; the output must parse back
 //     to the very tree that was deparsed; a panic becomes an error. What a
 //     mapping cannot express (SELECT * or JOIN ... USING over renamed
-//     columns, a RENAME across mapped schemas) is an error, not a guess.
+//     columns, a RENAME across mapped schemas, a string routine body that
+//     names a renamed object) is an error, not a guess.
 //   - MatchTag implements the allow/deny globs of the ddl policy.
 //
 // Everything here is a pure function of its arguments and safe for

@@ -2,6 +2,7 @@ package ddlparse
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,6 +28,18 @@ func FuzzSplitRewrite(f *testing.F) {
 		}
 		f.Add(in)
 		if stmts, err := Split(in); err == nil {
+			for _, s := range stmts {
+				f.Add(s.Text)
+			}
+		}
+	}
+	dumps, _ := filepath.Glob("testdata/pgdump/*.sql")
+	for _, file := range dumps {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if stmts, err := SplitScript(string(b)); err == nil {
 			for _, s := range stmts {
 				f.Add(s.Text)
 			}

@@ -28,6 +28,8 @@ const (
 	siteColumnRef                  // a ColumnRef in an expression
 	siteNewRelname                 // RenameStmt.Newname of a renamed relation
 	siteRegclass                   // a string literal naming a relation: nextval('s.seq'), 'x'::regclass
+	siteRegName                    // a string literal naming another object: 's.cfg'::regconfig
+	siteOpaque                     // text that names objects but cannot be rewritten (a string routine body)
 	siteJoin                       // JOIN ... USING (columns) or NATURAL JOIN
 	siteStar                       // SELECT * (or t.*) in a target list
 )
@@ -333,9 +335,19 @@ func (w *walker) walk(m protoreflect.Message) {
 			}
 		}
 	case *pg.TypeCast:
-		if p := strs(v.GetTypeName().GetNames()); len(p) > 0 && p[len(p)-1] == "regclass" {
-			w.regclass(v.Arg, "relation")
+		if p := strs(v.GetTypeName().GetNames()); len(p) > 0 && (len(p) == 1 || p[0] == "pg_catalog") {
+			if p[len(p)-1] == "regclass" {
+				w.regclass(v.Arg, "relation")
+			} else if regTypes[p[len(p)-1]] != "" {
+				w.regName(v.Arg, p[len(p)-1])
+			}
 		}
+	case *pg.A_Expr:
+		w.qualifiedName(&v.Name, "operator") // OPERATOR(s.op)
+	case *pg.SortBy:
+		w.qualifiedName(&v.UseOp, "operator") // ORDER BY x USING OPERATOR(s.op)
+	case *pg.CollateClause:
+		w.qualifiedName(&v.Collname, "collation")
 	case *pg.SubLink:
 		if v.SubLinkType == pg.SubLinkType_EXISTS_SUBLINK && v.Subselect.GetSelectStmt() != nil {
 			w.walkNode(v.Testexpr)
@@ -371,10 +383,14 @@ func (w *walker) walk(m protoreflect.Message) {
 		if t := w.target(); t != nil {
 			w.column(&v.Name, t)
 		}
+		w.qualifiedName(&v.Collation, "collation")
+		w.qualifiedName(&v.Opclass, "operator class")
 	case *pg.PartitionElem:
 		if t := w.target(); t != nil {
 			w.column(&v.Name, t)
 		}
+		w.qualifiedName(&v.Collation, "collation")
+		w.qualifiedName(&v.Opclass, "operator class")
 	case *pg.StatsElem:
 		if t := w.target(); t != nil {
 			w.column(&v.Name, t)
@@ -449,6 +465,17 @@ func (w *walker) typeName(t *pg.TypeName) {
 	}
 }
 
+// qualifiedName registers a schema-qualified name held as String nodes
+// (an operator, a collation, an operator class) that is not a built-in one.
+// Unqualified names are left to the peer's search_path and not listed.
+func (w *walker) qualifiedName(list *[]*pg.Node, typ string) {
+	p := strs(*list)
+	if len(p) < 2 || isSystemSchema(p[len(p)-2]) {
+		return
+	}
+	w.nameList(list, typ, shapeObject, true)
+}
+
 // constraint registers the column lists of a table constraint and its
 // foreign key target.
 func (w *walker) constraint(c *pg.Constraint) {
@@ -466,15 +493,40 @@ func (w *walker) constraint(c *pg.Constraint) {
 		pk := w.relation(c.Pktable, "table", true, false)
 		w.columnNodes(c.PkAttrs, pk)
 	}
+	// EXCLUDE (elem WITH op, ...): each item is a list (IndexElem, operator name).
+	for _, x := range c.Exclusions {
+		if l := x.GetList(); l != nil && len(l.Items) == 2 {
+			if op := l.Items[1].GetList(); op != nil {
+				w.qualifiedName(&op.Items, "operator")
+			}
+		}
+	}
 }
 
 // defElem handles options that name functions and operators (CREATE
 // AGGREGATE, OPERATOR, TYPE, ...).
 func (w *walker) defElem(d *pg.DefElem) {
 	switch d.Defname {
-	case "commutator", "negator":
+	case "commutator", "negator", "sortop":
 		if l, ok := d.Arg.GetNode().(*pg.Node_List); ok && len(strs(l.List.Items)) >= 2 {
 			w.nameList(&l.List.Items, "operator", shapeObject, true)
+		}
+	case "sequence_name":
+		// GENERATED ... AS IDENTITY (SEQUENCE NAME s.seq): the sequence it
+		// creates. Unqualified, PostgreSQL puts it in the table's schema.
+		if l, ok := d.Arg.GetNode().(*pg.Node_List); ok && len(strs(l.List.Items)) >= 2 {
+			w.nameList(&l.List.Items, "sequence", shapeRelation, false)
+		}
+	case "set":
+		// A routine's SET search_path = a, b: each argument is one schema
+		// name, which the routine's body resolves names with.
+		if v := d.Arg.GetVariableSetStmt(); v != nil && v.Name == "search_path" {
+			for _, a := range v.Args {
+				if sv, ok := a.GetAConst().GetVal().(*pg.A_Const_Sval); ok && sv.Sval != nil &&
+					sv.Sval.Sval != "$user" && !isSystemSchema(sv.Sval.Sval) {
+					w.schemaName(&sv.Sval.Sval, true)
+				}
+			}
 		}
 	case "sfunc", "finalfunc", "combinefunc", "serialfunc", "deserialfunc", "msfunc", "minvfunc",
 		"mfinalfunc", "procedure", "function", "restrict", "join", "input", "output", "receive",

@@ -194,7 +194,13 @@ func (r *pathResolver) resolve(name string) (QName, bool) {
 //     (CREATE TABLE ... AS ... WITH NO DATA): their rows travel as row
 //     changes.
 //   - Function bodies written as strings (AS $$...$$) are not rewritten;
-//     SQL-standard bodies (BEGIN ATOMIC, RETURN) are.
+//     SQL-standard bodies (BEGIN ATOMIC, RETURN) are. A string body that
+//     mentions a schema, table or column the mapping renames (as a word,
+//     anywhere: a qualifier, a dynamic-SQL string, a comment) makes the
+//     statement unsupported (ReasonMapping), and so do trigger arguments
+//     and object-identifier literals that are not plain names ('s.t[]'::
+//     regtype). A routine's SET search_path and plain object-identifier
+//     literals ('s.cfg'::regconfig, 's'::regnamespace) are mapped.
 //
 // Statements with Unsupported set return it (an *UnsupportedError), except
 // CONCURRENTLY index DDL under Options.StripConcurrently.
@@ -347,6 +353,10 @@ func applySite(s *site, m *Mapping) error {
 		if t := m.Relation(r.src); t != r.src {
 			*s.str = t.String()
 		}
+	case siteRegName:
+		applyRegName(s, m)
+	case siteOpaque:
+		return checkOpaque(s, m)
 	case siteJoin:
 		for _, r := range s.rels {
 			if r.temp {

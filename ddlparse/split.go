@@ -248,10 +248,22 @@ func newParseError(query string, err error) *ParseError {
 		return &ParseError{Message: err.Error()}
 	}
 	e := &ParseError{Message: perr.Message, Position: perr.Cursorpos}
+	locate(e, query)
+	return e
+}
+
+// setPosition points e at byte offset off of query.
+func setPosition(e *ParseError, query string, off int) {
+	e.Position = utf8.RuneCountInString(query[:off]) + 1
+	locate(e, query)
+}
+
+// locate fills in e's Line, Column and Near from its Position.
+func locate(e *ParseError, query string) {
 	if e.Position <= 0 {
-		return e
+		return
 	}
-	// Cursorpos counts characters from 1, not bytes.
+	// Position counts characters from 1, not bytes.
 	line, col, n := 1, 1, 0
 	for i, r := range query {
 		n++
@@ -274,7 +286,6 @@ func newParseError(query string, err error) *ParseError {
 		}
 	}
 	e.Line, e.Column = line, col
-	return e
 }
 
 // selectInto returns the INTO clause of a SELECT ... INTO, which the grammar

@@ -112,6 +112,10 @@ func (w *walker) object(t pg.ObjectType, n *pg.Node, ref bool) {
 		w.seen[v.ObjectWithArgs] = true
 		w.nameList(&v.ObjectWithArgs.Objname, typ, shapeObject, ref)
 		w.walkNodes(v.ObjectWithArgs.Objargs)
+		// With argument names or modes (pg_dump writes f(a integer)) the
+		// arguments are also in Objfuncargs, which is what the deparser
+		// prints.
+		w.walkNodes(v.ObjectWithArgs.Objfuncargs)
 	default:
 		w.walkNode(n)
 	}
@@ -222,6 +226,8 @@ func (w *walker) stmt(n *pg.Node) {
 		w.nameList(&x.Funcname, typ, shapeObject, false)
 		w.walkNodes(x.Parameters)
 		w.typeName(x.ReturnType)
+		w.walkNodes(x.Options)
+		w.routineBody(x, typ)
 		w.walkNode(x.SqlBody)
 	case *pg.Node_AlterFunctionStmt:
 		x := s.AlterFunctionStmt
@@ -234,6 +240,11 @@ func (w *walker) stmt(n *pg.Node) {
 			w.addObject(Object{Type: "trigger", Schema: schemaWritten(r), Name: r.src.Name, Member: x.Trigname})
 		}
 		w.nameList(&x.Funcname, "function", shapeObject, true)
+		for _, a := range x.Args {
+			if s, ok := a.GetNode().(*pg.Node_String_); ok {
+				w.opaque(&s.String_.Sval, "the argument "+quoteLiteral(s.String_.Sval)+" of trigger "+quoteIdent(x.Trigname))
+			}
+		}
 		w.columnNodes(x.Columns, r)
 		if x.Constrrel != nil {
 			w.relation(x.Constrrel, "table", true, false)
@@ -303,6 +314,9 @@ func (w *walker) stmt(n *pg.Node) {
 		x := s.CreateDomainStmt
 		w.nameList(&x.Domainname, "domain", shapeObject, false)
 		w.typeName(x.TypeName)
+		if x.CollClause != nil {
+			w.walk(x.CollClause.ProtoReflect())
+		}
 		w.walkNodes(x.Constraints)
 	case *pg.Node_AlterDomainStmt:
 		x := s.AlterDomainStmt
@@ -336,7 +350,11 @@ func (w *walker) stmt(n *pg.Node) {
 		w.nameList(&s.AlterTsdictionaryStmt.Dictname, "text search dictionary", shapeObject, false)
 	case *pg.Node_AlterTsconfigurationStmt:
 		w.nameList(&s.AlterTsconfigurationStmt.Cfgname, "text search configuration", shapeObject, false)
-		w.walkNodes(s.AlterTsconfigurationStmt.Dicts)
+		for _, d := range s.AlterTsconfigurationStmt.Dicts {
+			if l := d.GetList(); l != nil {
+				w.qualifiedName(&l.Items, "text search dictionary")
+			}
+		}
 	case *pg.Node_CreateExtensionStmt:
 		w.addObject(Object{Type: "extension", Name: s.CreateExtensionStmt.Extname})
 		if str, ok := option(s.CreateExtensionStmt.Options, "schema").GetNode().(*pg.Node_String_); ok {
