@@ -14,8 +14,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/pgduet/pgduet/agent/alert"
 	"github.com/pgduet/pgduet/agent/capture"
 	"github.com/pgduet/pgduet/agent/change"
+	"github.com/pgduet/pgduet/agent/initial"
+	"github.com/pgduet/pgduet/agent/throttle"
 	"github.com/pgduet/pgduet/agent/transport"
 	"github.com/pgduet/pgduet/ddlparse"
 	"github.com/pgduet/pgduet/policies"
@@ -58,6 +61,11 @@ type Agent struct {
 	inMu   sync.Mutex
 	inSess *inSession // the inbound session holding the origin, if any
 
+	initial *initial.Progress // the initial sync's progress (receiving node)
+	alerts  *alert.Notifier   // the alert webhook; nil when alerts are off
+	shipLim *throttle.Limiter // throttle "incremental" of the outbound stream; nil: unlimited
+	syncing atomic.Bool       // the initial sync runs: the peer's stream is refused
+
 	ready       chan struct{}                   // closed once the local database is set up
 	cur         atomic.Pointer[capture.Capture] // the outbound session's capture, for status
 	retainedWAL atomic.Int64                    // bytes the local slot retains (monitor)
@@ -94,10 +102,30 @@ func New(cfg *policies.Config, nodeName string, opts Options) (*Agent, error) {
 		connString: cs,
 		digest:     cfg.Digest(),
 		ready:      make(chan struct{}),
+		initial:    &initial.Progress{},
 		out:        newDirection(node.Name, peer.Name, "send", log),
 		in:         newDirection(peer.Name, node.Name, "receive", log),
 	}
 	a.filter = newSelectionFilter(cfg, node.Name, log)
+	inc := cfg.Throttle.Incremental
+	a.shipLim = throttle.New(throttle.Limits{RowsPerSecond: inc.RowsPerSecond, BytesPerSecond: inc.MBPerSecond * 1e6})
+	if cfg.Alert != nil {
+		a.alerts = alert.New(alert.Config{Webhook: cfg.Alert.Webhook, LagThreshold: cfg.Alert.LagThreshold,
+			Pair: cfg.Pair.Name, Node: node.Name, Logger: log})
+		notify := func(dir string, s State, err error) {
+			switch s {
+			case StateFailed:
+				msg := ""
+				if err != nil {
+					msg = err.Error()
+				}
+				a.alerts.Failed(dir, msg)
+			case StateRunning:
+				a.alerts.Recovered(dir)
+			}
+		}
+		a.out.onState, a.in.onState = notify, notify
+	}
 	if !node.Agent.Insecure {
 		t := node.Agent.TLS
 		if a.serverTLS, err = transport.ServerTLS(t.CAFile, t.CertFile, t.KeyFile, peer.Name); err != nil {
@@ -128,6 +156,18 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	sync, err := a.needsInitialSync(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("node %s: database %s: initial sync state: %w", a.node.Name, a.node.Database.Redacted(), err)
+	}
+	a.syncing.Store(sync)
+	var source transport.Source
+	if a.node.Name == a.cfg.Pair.DDLSource {
+		source = initial.NewSource(a.cfg, a.node, a.connString, a.log)
+	}
 	srv := transport.NewServer(transport.ServerConfig{
 		Listen: a.node.Agent.Listen,
 		TLS:    a.serverTLS,
@@ -136,6 +176,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		Peer:   a.peer.Name,
 		Digest: a.digest,
 		Logger: a.log,
+		Source: source,
 	}, a)
 	if err := srv.Listen(); err != nil {
 		return fmt.Errorf("node %s: listen for peer %s on %s: %w", a.node.Name, a.peer.Name, a.node.Agent.Listen, err)
@@ -151,7 +192,17 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.monitor(gctx)
 		return nil
 	})
-	err := g.Wait()
+	g.Go(func() error {
+		a.alerts.Run(gctx)
+		return nil
+	})
+	if sync {
+		g.Go(func() error {
+			a.initialSync(gctx)
+			return nil
+		})
+	}
+	err = g.Wait()
 	a.closeInbound()
 	a.log.Info("agent stopped")
 	if ctx.Err() != nil {
@@ -298,6 +349,9 @@ func (a *Agent) sendSession(ctx context.Context) (bool, error) {
 			if err != nil {
 				return err
 			}
+			if err := a.shipLim.Wait(gctx, int64(len(tx.Changes)), int64(tx.Size()), 0); err != nil {
+				return err
+			}
 			a.out.queue(tx)
 			if err := stream.Send(gctx, tx); err != nil {
 				return err
@@ -361,12 +415,17 @@ func (a *Agent) Status() Status {
 		in.Conflicts = counts(st.Outcomes)
 	}
 	a.inMu.Unlock()
-	return Status{
+	st := Status{
 		Pair:       a.cfg.Pair.Name,
 		Node:       a.node.Name,
 		Digest:     a.digest,
 		Directions: []DirectionStatus{out, in},
 	}
+	if a.initial.State() != "" {
+		r := a.initial.Report()
+		st.InitialSync = &r
+	}
+	return st
 }
 
 // counts copies a counter map for Status (nil when empty).
@@ -416,6 +475,13 @@ func (a *Agent) monitor(ctx context.Context) {
 				conn = nil
 			}
 		}
+		if a.alerts != nil {
+			for _, d := range a.Status().Directions {
+				if d.Role == "send" {
+					a.alerts.Lag(d.Direction, time.Duration(d.LagSeconds*float64(time.Second)))
+				}
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -430,4 +496,7 @@ type Status struct {
 	Node       string            `json:"node"`
 	Digest     string            `json:"config_digest"`
 	Directions []DirectionStatus `json:"directions"`
+	// InitialSync is the initial sync's progress on the receiving node
+	// while it runs, and once it ran in this process.
+	InitialSync *initial.Report `json:"initial_sync,omitempty"`
 }

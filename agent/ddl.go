@@ -13,6 +13,7 @@ import (
 	"github.com/pgduet/pgduet/agent/apply"
 	"github.com/pgduet/pgduet/agent/capture"
 	"github.com/pgduet/pgduet/agent/change"
+	"github.com/pgduet/pgduet/agent/initial"
 	"github.com/pgduet/pgduet/ddlparse"
 	"github.com/pgduet/pgduet/policies"
 	pgsql "github.com/pgduet/pgduet/sql"
@@ -76,18 +77,7 @@ func ddlRules(cfg *policies.Config, peer string) *apply.DDLRules {
 	if !cfg.DDL.Replicate || peer != cfg.Pair.DDLSource {
 		return nil
 	}
-	m := ddlparse.Mapping{Schemas: map[string]string{}, Tables: map[ddlparse.QName]ddlparse.QName{}}
-	for from, to := range cfg.SchemaTargets() {
-		if from != to {
-			m.Schemas[from] = to
-		}
-	}
-	for from, to := range cfg.TableTargets() {
-		src, dst := ddlparse.QName{Schema: from[0], Name: from[1]}, ddlparse.QName{Schema: to[0], Name: to[1]}
-		if src != dst && m.Relation(src) != dst {
-			m.Tables[src] = dst
-		}
-	}
+	m := initial.Mapping(cfg)
 	allow, deny := cfg.DDL.Allow, cfg.DDL.Deny
 	return &apply.DDLRules{
 		Mapping: m,

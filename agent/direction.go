@@ -13,6 +13,7 @@ type State string
 
 const (
 	StateInitializing State = "initializing"
+	StateSyncing      State = "initial_sync" // receiving: the initial sync runs; the peer's stream waits
 	StateRunning      State = "running"
 	StateRetrying     State = "retrying"
 	StateFailed       State = "failed"
@@ -24,6 +25,8 @@ type direction struct {
 	name string // "east→west"
 	role string // "send" (this node's changes) or "receive" (the peer's)
 	log  *slog.Logger
+	// onState, when set, hears every state change (the alert webhook).
+	onState func(direction string, s State, err error)
 
 	mu           sync.Mutex
 	state        State
@@ -69,6 +72,9 @@ func (d *direction) setState(s State, err error) {
 	d.mu.Unlock()
 	if s == prev && s != StateRetrying {
 		return
+	}
+	if d.onState != nil {
+		d.onState(d.name, s, err)
 	}
 	switch s {
 	case StateFailed:

@@ -20,6 +20,12 @@
 //     progress and the sender restarts its slot there: restart is idempotent by
 //     construction, whatever was killed and when.
 //
+// Initial sync (initsync.go, package initial): the agent of the node that is
+// not the DDL source runs it once, before it accepts the DDL source's stream;
+// the DDL source's agent serves it through its transport server. The
+// inbound session then drops the changes the copy already holds
+// (initial.Skips).
+//
 // Supervision (supervise.go): each direction runs whole sessions; a session that
 // ends with an error is classified (permanent, connection, other) and retried with
 // capped exponential back-off within the config's retry windows (retry.connection,

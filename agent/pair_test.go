@@ -78,6 +78,11 @@ type pairOpts struct {
 	retryConn string // retry.connection (default 5m)
 	retryElse string // retry.other (default 1m)
 	tls       bool   // mutual TLS between the agents (certificates made by the test)
+	// sync is the config's sync block (and throttle blocks); by default the
+	// initial sync is off: the schema is made on both databases.
+	sync string
+	// westEmpty: the schema (barrier table included) is made on east only.
+	westEmpty bool
 }
 
 const barrierTable = `CREATE TABLE public.barrier (node text PRIMARY KEY, n bigint NOT NULL);`
@@ -94,7 +99,9 @@ func newPair(t testing.TB, o pairOpts) *pair {
 		p.cluster[n] = c
 		p.db[n] = c.NewDB(t)
 		p.conn[n] = c.Connect(t, p.db[n])
-		if _, err := p.conn[n].Exec(ctx, barrierTable+o.schema); err != nil {
+		if n == "west" && o.westEmpty {
+			// nothing: the initial sync makes the schema
+		} else if _, err := p.conn[n].Exec(ctx, barrierTable+o.schema); err != nil {
 			t.Fatalf("schema on %s: %v", n, err)
 		}
 		p.port[n], p.admin[n] = freePort(t), freePort(t)
@@ -159,7 +166,10 @@ node %q {
 }
 `, n, p.cluster[n].URL(p.db[n]), p.port[n], p.port[n], p.admin[n], p.transportConfig(n))
 	}
-	fmt.Fprintf(&b, "\nretry {\n  connection = %q\n  other = %q\n}\n\n%s\n", o.retryConn, o.retryElse, o.selection)
+	if o.sync == "" {
+		o.sync = "sync {\n  schema = false\n  data   = false\n}"
+	}
+	fmt.Fprintf(&b, "\nretry {\n  connection = %q\n  other = %q\n}\n\n%s\n\n%s\n", o.retryConn, o.retryElse, o.sync, o.selection)
 	return b.String()
 }
 

@@ -25,7 +25,7 @@ func TestPlanGolden(t *testing.T) {
 		"PGDUET_EAST_KEY_PASSWORD", "PGDUET_WEST_KEY_PASSWORD"} {
 		t.Setenv(v, "secret")
 	}
-	for k, v := range map[string]string{"PGDUET_EAST_PGPORT": "5432", "PGDUET_WEST_PGPORT": "5433",
+	for k, v := range map[string]string{"PGDUET_ALERT_WEBHOOK": "https://alerts.example/pgduet", "PGDUET_EAST_PGPORT": "5432", "PGDUET_WEST_PGPORT": "5433",
 		"PGDUET_EAST_PORT": "7420", "PGDUET_WEST_PORT": "7430", "PGDUET_EAST_ADMIN": "7421", "PGDUET_WEST_ADMIN": "7431"} {
 		t.Setenv(k, v)
 	}

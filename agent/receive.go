@@ -9,6 +9,7 @@ import (
 
 	"github.com/pgduet/pgduet/agent/apply"
 	"github.com/pgduet/pgduet/agent/change"
+	"github.com/pgduet/pgduet/agent/initial"
 	"github.com/pgduet/pgduet/agent/transport"
 )
 
@@ -24,7 +25,16 @@ func (a *Agent) Open(ctx context.Context, h transport.Hello) (change.LSN, transp
 		return 0, nil, transport.Permanent(fmt.Errorf("direction %s failed on node %s: %v; fix the cause, then restart the agent on %s",
 			a.in.name, a.node.Name, err, a.node.Name))
 	}
+	if a.syncing.Load() {
+		return 0, nil, fmt.Errorf("%w on %s (%s): the stream from %s starts when it is done", errSyncing, a.node.Name, a.initial.State(), a.peer.Name)
+	}
 	a.closeInbound() // the transport ends an old stream before a new Open; be sure
+	skips, err := a.loadSkips(ctx)
+	if err != nil {
+		err = fmt.Errorf("node %s: %w", a.node.Name, err)
+		a.inboundError(err)
+		return 0, nil, a.refusal(err)
+	}
 	// Open the applier without holding inMu: connecting can take long, and
 	// Status() must not wait for it.
 	ap := apply.New(apply.Config{
@@ -45,7 +55,7 @@ func (a *Agent) Open(ctx context.Context, h transport.Hello) (change.LSN, transp
 		a.inboundError(err)
 		return 0, nil, a.refusal(err)
 	}
-	s := &inSession{a: a, ap: ap, opened: time.Now()}
+	s := &inSession{a: a, ap: ap, opened: time.Now(), skips: skips}
 	s.abortCtx, s.abortFn = context.WithCancel(context.Background())
 	a.inMu.Lock()
 	old := a.inSess
@@ -101,7 +111,8 @@ type inSession struct {
 	ap         *apply.Applier
 	closed     bool
 	opened     time.Time
-	progressed bool // a transaction was applied in this session
+	progressed bool           // a transaction was applied in this session
+	skips      *initial.Skips // what the initial sync copied already
 }
 
 var errReplaced = errors.New("inbound session replaced by a newer stream from the peer")
@@ -117,6 +128,9 @@ func (s *inSession) Apply(ctx context.Context, tx *change.Tx) error {
 	ctx, stop := mergeCancel(ctx, s.abortCtx)
 	defer stop()
 	a := s.a
+	if n := s.skips.Filter(tx); n > 0 {
+		a.log.Debug("changes already copied by the initial sync skipped", "direction", a.in.name, "tx", tx.EndLSN, "changes", n)
+	}
 	if err := s.ap.Apply(ctx, tx); err != nil {
 		switch {
 		case s.abortCtx.Err() != nil:

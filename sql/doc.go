@@ -20,6 +20,10 @@
 //     functions that keep those triggers on the tables the pairs' settings
 //     name (pgduet.lww_sync_all, and lww_after_ddl from the DDL event
 //     trigger).
+//   - 0004_initial.sql: the initial sync's state on the receiving node
+//     (SPEC §8): pgduet.initial_sync (per pair: state, schema LSN, the
+//     post-data statements still to run) and pgduet.initial_sync_tables
+//     (each copied table with the snapshot LSN its rows come from).
 //
 // Sessions that change pgduet's own objects run InternalSQL first, so the
 // event triggers neither capture nor reject them; apply sessions run in

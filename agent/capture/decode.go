@@ -153,7 +153,7 @@ func (d *decoder) decode(data []byte) (*committed, error) {
 			return nil, fmt.Errorf("pgoutput Origin %q outside a transaction", m.Name)
 		}
 		d.cur.origin = m.Name
-		if m.Name == d.echoOrigin {
+		if isEcho(m.Name, d.echoOrigin) {
 			d.cur.kind = txEcho
 			d.cur.tx.Changes = nil
 		}

@@ -376,3 +376,23 @@ func TestDecoderColumns(t *testing.T) {
 		t.Errorf("untouched relation %q, row %+v", n, ch[5].New)
 	}
 }
+
+func TestIsEcho(t *testing.T) {
+	echo := echoOrigin("p", "west")
+	for origin, want := range map[string]bool{
+		"pgduet_p_west":         true,
+		"pgduet_p_west-copy-1":  true,
+		"pgduet_p_west-copy-12": true,
+		"pgduet_p_west-copy-":   false,
+		"pgduet_p_west-copy-1x": false,
+		"pgduet_p_west_2":       false,
+		"pgduet_p_eu_west":      false,
+		"pgduet_p_westx-copy-1": false,
+		"some_subscription":     false,
+		"":                      false,
+	} {
+		if got := isEcho(origin, echo); got != want {
+			t.Errorf("isEcho(%q) = %v, want %v", origin, got, want)
+		}
+	}
+}

@@ -31,6 +31,26 @@ func SlotName(pair, node string) string { return "pgduet_" + pair + "_" + node }
 // origin (pair "shop" would swallow pair "shop_eu"'s "pgduet_shop_eu_west").
 func echoOrigin(pair, peer string) string { return "pgduet_" + pair + "_" + peer }
 
+// isEcho reports whether a transaction committed under origin was written by
+// pgduet from the peer: under the apply's origin (echo), or under one of the
+// initial sync's copy origins, echo + "-copy-<n>" ("-" cannot occur in pair
+// or node names, so no other pair's origin looks like one).
+func isEcho(origin, echo string) bool {
+	if origin == echo {
+		return true
+	}
+	n, ok := strings.CutPrefix(origin, echo+"-copy-")
+	if !ok || n == "" {
+		return false
+	}
+	for _, r := range n {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // checkName enforces SPEC §1's naming rule for pairs and nodes. It matters beyond
 // style: slot and publication names go into replication commands unquoted
 // (pglogrepl quotes nothing), so only [a-z0-9_] may ever reach them.

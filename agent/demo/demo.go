@@ -33,6 +33,47 @@ type Options struct {
 	Keep         bool      // keep the clusters' directories
 }
 
+// seedAccounts is how many rows east holds before the agents start.
+const seedAccounts = 10000
+
+var seedSQL = fmt.Sprintf(`
+INSERT INTO accounts (id, owner, balance) SELECT -g, 'seed-' || g, g %% 100 FROM generate_series(1, %d) g;
+`, seedAccounts)
+
+// initialSyncDone waits until west's initial sync is done.
+func initialSyncDone(ctx context.Context, west *agent.Agent, agentErr <-chan error) error {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		st := west.Status()
+		if st.InitialSync != nil && st.InitialSync.State == "done" {
+			return nil
+		}
+		for _, d := range st.Directions {
+			if d.State == agent.StateFailed {
+				return fmt.Errorf("direction %s failed: %s", d.Direction, d.LastError)
+			}
+		}
+		select {
+		case err := <-agentErr:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// syncSummary says what the initial sync copied.
+func syncSummary(a *agent.Agent) string {
+	st := a.Status()
+	var rows int64
+	for _, t := range st.InitialSync.Tables {
+		rows += t.Rows
+	}
+	return fmt.Sprintf("%d tables, %d rows", len(st.InitialSync.Tables), rows)
+}
+
 const schemaSQL = `
 CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, balance numeric(12,2) NOT NULL DEFAULT 0);
 CREATE TABLE orders (id bigint PRIMARY KEY, account_id int NOT NULL, amount numeric(12,2) NOT NULL,
@@ -97,8 +138,9 @@ func Run(ctx context.Context, o Options) (err error) {
 	}()
 	log := slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
-	// Same schema on both nodes (initial schema sync is a separate feature).
-	for _, n := range nodes {
+	// The schema and some rows on east only: west starts empty, and the
+	// initial sync copies both.
+	for i, n := range nodes {
 		admin, err := pgx.Connect(ctx, n.cluster.DSN("postgres"))
 		if err != nil {
 			return err
@@ -111,10 +153,14 @@ func Run(ctx context.Context, o Options) (err error) {
 		if n.conn, err = pgx.Connect(ctx, n.cluster.DSN("shop")); err != nil {
 			return err
 		}
-		if _, err := n.conn.Exec(ctx, schemaSQL); err != nil {
+		if i > 0 {
+			continue
+		}
+		if _, err := n.conn.Exec(ctx, schemaSQL+seedSQL); err != nil {
 			return fmt.Errorf("create demo schema on %s: %w", n.name, err)
 		}
 	}
+	say("  east          schema and %d seed accounts; west: an empty database", seedAccounts)
 
 	cfg, err := loadConfig(nodes)
 	if err != nil {
@@ -126,11 +172,13 @@ func Run(ctx context.Context, o Options) (err error) {
 	var wg sync.WaitGroup
 	agentErr := make(chan error, 2)
 	defer func() { stopAgents(); wg.Wait() }()
+	var west *agent.Agent
 	for _, n := range nodes {
 		a, err := agent.New(cfg, n.name, agent.Options{Logger: log, StatusInterval: time.Second, HeartbeatInterval: time.Second})
 		if err != nil {
 			return err
 		}
+		west = a
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -149,8 +197,15 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 	say("  agents        east and west running (plain TCP on loopback)")
 
-	say("\nBoth nodes write at the same time, each to its own keys: %d transactions each", o.Transactions)
+	say("\nInitial sync: west copies east's schema and rows under one snapshot ...")
 	start := time.Now()
+	if err := initialSyncDone(ctx, west, agentErr); err != nil {
+		return err
+	}
+	say("  done in %s: %s", time.Since(start).Round(time.Millisecond), syncSummary(west))
+
+	say("\nBoth nodes write at the same time, each to its own keys: %d transactions each", o.Transactions)
+	start = time.Now()
 	var werr [2]error
 	var wwg sync.WaitGroup
 	for i, n := range nodes {

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -89,29 +90,9 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Stream, error) {
 		freed:    make(chan struct{}),
 		recvDone: make(chan struct{}),
 	}
-	if cfg.Address == "" {
-		return nil, fmt.Errorf("dial peer %s: no address configured", cfg.Hello.To)
-	}
-
-	var creds credentials.TransportCredentials = insecure.NewCredentials()
-	if cfg.TLS != nil {
-		creds = &clientCreds{TransportCredentials: credentials.NewTLS(cfg.TLS), diag: s.diag}
-	}
-	dialer := func(ctx context.Context, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-		if err != nil {
-			s.diag.set(&dialError{err: err})
-		}
-		return c, err
-	}
-	conn, err := grpc.NewClient("passthrough:///"+cfg.Address,
-		grpc.WithTransportCredentials(creds),
-		grpc.WithContextDialer(dialer),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsgSize), grpc.MaxCallSendMsgSize(maxMsgSize)),
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
-	)
+	conn, err := newConn(cfg, s.diag)
 	if err != nil {
-		return nil, fmt.Errorf("dial peer %s at %s: %w", cfg.Hello.To, cfg.Address, err)
+		return nil, err
 	}
 	s.conn = conn
 
@@ -309,31 +290,71 @@ func (s *Stream) fail(err error) {
 	s.cancel()
 }
 
+// newConn makes the gRPC client connection to the peer (it connects lazily, on
+// the first call); dial and TLS failures are kept in diag.
+func newConn(cfg ClientConfig, diag *connDiag) (*grpc.ClientConn, error) {
+	if cfg.Address == "" {
+		return nil, fmt.Errorf("dial peer %s: no address configured", cfg.Hello.To)
+	}
+	var creds credentials.TransportCredentials = insecure.NewCredentials()
+	if cfg.TLS != nil {
+		creds = &clientCreds{TransportCredentials: credentials.NewTLS(cfg.TLS), diag: diag}
+	}
+	dialer := func(ctx context.Context, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		if err != nil {
+			diag.set(&dialError{err: err})
+		}
+		return c, err
+	}
+	conn, err := grpc.NewClient("passthrough:///"+cfg.Address,
+		grpc.WithTransportCredentials(creds),
+		grpc.WithContextDialer(dialer),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsgSize), grpc.MaxCallSendMsgSize(maxMsgSize)),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("dial peer %s at %s: %w", cfg.Hello.To, cfg.Address, err)
+	}
+	return conn, nil
+}
+
 // streamError turns an error of the gRPC stream into ours. stream is non-nil
 // when the error came from Recv, so the trailer is readable.
 func (s *Stream) streamError(err error, stream grpc.ClientStream) error {
+	var trailer metadata.MD
+	if stream != nil {
+		trailer = stream.Trailer()
+	}
+	return callError(s.cfg, s.diag, s.connected, err, trailer)
+}
+
+// callError turns an error of a gRPC call to the peer into ours. trailer is
+// the call's trailer when it is readable (nil otherwise); connected says
+// whether the peer answered before.
+func callError(cfg ClientConfig, diag *connDiag, connected bool, err error, trailer metadata.MD) error {
 	st, ok := status.FromError(err)
 	if !ok {
-		return fmt.Errorf("stream to peer %s at %s: %w", s.cfg.Hello.To, s.cfg.Address, err)
+		return fmt.Errorf("stream to peer %s at %s: %w", cfg.Hello.To, cfg.Address, err)
 	}
-	if stream != nil && len(stream.Trailer().Get(trailerNode)) > 0 {
+	if len(trailer.Get(trailerNode)) > 0 {
 		return &RemoteError{Msg: st.Message(), Permanent: permanentCode(st.Code())}
 	}
 	if st.Code() == codes.Unimplemented {
 		return &RemoteError{Permanent: true, Msg: fmt.Sprintf("peer %s at %s does not serve pgduet's protocol (not a pgduet agent, or an incompatible version): %s",
-			s.cfg.Hello.To, s.cfg.Address, st.Message())}
+			cfg.Hello.To, cfg.Address, st.Message())}
 	}
-	if cause := s.diag.get(); cause != nil {
-		return fmt.Errorf("dial peer %s at %s: %w", s.cfg.Hello.To, s.cfg.Address, cause)
+	if cause := diag.get(); cause != nil {
+		return fmt.Errorf("dial peer %s at %s: %w", cfg.Hello.To, cfg.Address, cause)
 	}
-	if !s.connected {
+	if !connected {
 		hint := ""
-		if s.cfg.TLS == nil {
+		if cfg.TLS == nil {
 			hint = " (does the peer expect TLS? this node dials without it)"
 		}
-		return fmt.Errorf("dial peer %s at %s: %s: %s%s", s.cfg.Hello.To, s.cfg.Address, st.Code(), st.Message(), hint)
+		return fmt.Errorf("dial peer %s at %s: %s: %s%s", cfg.Hello.To, cfg.Address, st.Code(), st.Message(), hint)
 	}
-	return fmt.Errorf("stream to peer %s at %s: %s: %s", s.cfg.Hello.To, s.cfg.Address, st.Code(), st.Message())
+	return fmt.Errorf("stream to peer %s at %s: %s: %s", cfg.Hello.To, cfg.Address, st.Code(), st.Message())
 }
 
 // connDiag keeps the last dial or TLS failure of a connection, which gRPC only

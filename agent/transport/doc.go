@@ -58,6 +58,15 @@
 // kinds stay distinct, and text keeps its exact bytes (an empty string is text,
 // not NULL). Commit times arrive in UTC.
 //
+// # Initial sync calls
+//
+// Besides Replicate, the DDL source's server answers the initial sync's calls
+// (initial.go) from the other agent, each with a Hello checked like
+// Replicate's: Snapshot (a server stream that holds an exported snapshot
+// until the caller ends it), Schema and Copy (server streams of 256 KiB
+// DataChunks: pg_dump output, COPY text of one table) and Sequences. A
+// ServerConfig without a Source refuses them.
+//
 // # Errors
 //
 // The receiver refuses a stream whose Hello does not match its configuration

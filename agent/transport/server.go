@@ -28,6 +28,9 @@ type ServerConfig struct {
 	TLS                      *tls.Config // nil = insecure
 	Pair, Node, Peer, Digest string      // what this (receiving) agent expects
 	Logger                   *slog.Logger
+	// Source serves the initial sync's calls; nil on the node that is not the
+	// DDL source (the calls are refused).
+	Source Source
 }
 
 // Server accepts the peer's Replicate streams and hands their transactions to a

@@ -339,6 +339,16 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 			d.Since.Format(time.RFC3339), d.Transactions, d.Changes, d.LastLSN, bytesHuman(d.LagBytes), d.LagSeconds, wal)
 	}
 	tw.Flush()
+	if is := st.InitialSync; is != nil {
+		fmt.Fprintf(stdout, "\ninitial sync: %s\n", is.State)
+		tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "TABLE\tSTATE\tROWS\tBYTES\tPERCENT\tETA")
+		for _, t := range is.Tables {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%.1f%%\t%s\n", t.Table, t.State, t.Rows, bytesHuman(t.Bytes), t.Percent,
+				(time.Duration(t.ETASeconds) * time.Second).String())
+		}
+		tw.Flush()
+	}
 	for _, d := range st.Directions {
 		if d.LastError != "" {
 			fmt.Fprintf(stdout, "\n%s last error: %s\n", d.Direction, d.LastError)

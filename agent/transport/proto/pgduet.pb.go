@@ -1039,6 +1039,549 @@ func (x *Value) GetData() []byte {
 	return nil
 }
 
+type SnapshotRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hello         *Hello                 `protobuf:"bytes,1,opt,name=hello,proto3" json:"hello,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotRequest) Reset() {
+	*x = SnapshotRequest{}
+	mi := &file_pgduet_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotRequest) ProtoMessage() {}
+
+func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pgduet_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotRequest.ProtoReflect.Descriptor instead.
+func (*SnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_pgduet_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *SnapshotRequest) GetHello() *Hello {
+	if x != nil {
+		return x.Hello
+	}
+	return nil
+}
+
+type SnapshotReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Opaque handle of the exported snapshot, valid while the Snapshot call lasts.
+	Snapshot string `protobuf:"bytes,1,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	// The snapshot sees exactly the transactions that committed before this LSN.
+	Lsn           uint64       `protobuf:"fixed64,2,opt,name=lsn,proto3" json:"lsn,omitempty"`
+	Tables        []*SyncTable `protobuf:"bytes,3,rep,name=tables,proto3" json:"tables,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotReply) Reset() {
+	*x = SnapshotReply{}
+	mi := &file_pgduet_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotReply) ProtoMessage() {}
+
+func (x *SnapshotReply) ProtoReflect() protoreflect.Message {
+	mi := &file_pgduet_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotReply.ProtoReflect.Descriptor instead.
+func (*SnapshotReply) Descriptor() ([]byte, []int) {
+	return file_pgduet_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SnapshotReply) GetSnapshot() string {
+	if x != nil {
+		return x.Snapshot
+	}
+	return ""
+}
+
+func (x *SnapshotReply) GetLsn() uint64 {
+	if x != nil {
+		return x.Lsn
+	}
+	return 0
+}
+
+func (x *SnapshotReply) GetTables() []*SyncTable {
+	if x != nil {
+		return x.Tables
+	}
+	return nil
+}
+
+// SyncTable is one selected table of the DDL source.
+type SyncTable struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schema        string                 `protobuf:"bytes,1,opt,name=schema,proto3" json:"schema,omitempty"` // the DDL source's names
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	TargetSchema  string                 `protobuf:"bytes,3,opt,name=target_schema,json=targetSchema,proto3" json:"target_schema,omitempty"` // the receiving node's names
+	TargetName    string                 `protobuf:"bytes,4,opt,name=target_name,json=targetName,proto3" json:"target_name,omitempty"`
+	TargetColumns []string               `protobuf:"bytes,5,rep,name=target_columns,json=targetColumns,proto3" json:"target_columns,omitempty"` // the replicated columns, in the receiver's names, in COPY order
+	EstRows       float64                `protobuf:"fixed64,6,opt,name=est_rows,json=estRows,proto3" json:"est_rows,omitempty"`
+	EstBytes      int64                  `protobuf:"varint,7,opt,name=est_bytes,json=estBytes,proto3" json:"est_bytes,omitempty"`
+	SchemaSynced  bool                   `protobuf:"varint,8,opt,name=schema_synced,json=schemaSynced,proto3" json:"schema_synced,omitempty"` // its definition is part of Schema's dump (false: it must exist on the receiver)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncTable) Reset() {
+	*x = SyncTable{}
+	mi := &file_pgduet_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncTable) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncTable) ProtoMessage() {}
+
+func (x *SyncTable) ProtoReflect() protoreflect.Message {
+	mi := &file_pgduet_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncTable.ProtoReflect.Descriptor instead.
+func (*SyncTable) Descriptor() ([]byte, []int) {
+	return file_pgduet_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *SyncTable) GetSchema() string {
+	if x != nil {
+		return x.Schema
+	}
+	return ""
+}
+
+func (x *SyncTable) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SyncTable) GetTargetSchema() string {
+	if x != nil {
+		return x.TargetSchema
+	}
+	return ""
+}
+
+func (x *SyncTable) GetTargetName() string {
+	if x != nil {
+		return x.TargetName
+	}
+	return ""
+}
+
+func (x *SyncTable) GetTargetColumns() []string {
+	if x != nil {
+		return x.TargetColumns
+	}
+	return nil
+}
+
+func (x *SyncTable) GetEstRows() float64 {
+	if x != nil {
+		return x.EstRows
+	}
+	return 0
+}
+
+func (x *SyncTable) GetEstBytes() int64 {
+	if x != nil {
+		return x.EstBytes
+	}
+	return 0
+}
+
+func (x *SyncTable) GetSchemaSynced() bool {
+	if x != nil {
+		return x.SchemaSynced
+	}
+	return false
+}
+
+type SchemaRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hello         *Hello                 `protobuf:"bytes,1,opt,name=hello,proto3" json:"hello,omitempty"`
+	Snapshot      string                 `protobuf:"bytes,2,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	Section       string                 `protobuf:"bytes,3,opt,name=section,proto3" json:"section,omitempty"` // "pre-data" or "post-data"
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SchemaRequest) Reset() {
+	*x = SchemaRequest{}
+	mi := &file_pgduet_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SchemaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SchemaRequest) ProtoMessage() {}
+
+func (x *SchemaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pgduet_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SchemaRequest.ProtoReflect.Descriptor instead.
+func (*SchemaRequest) Descriptor() ([]byte, []int) {
+	return file_pgduet_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *SchemaRequest) GetHello() *Hello {
+	if x != nil {
+		return x.Hello
+	}
+	return nil
+}
+
+func (x *SchemaRequest) GetSnapshot() string {
+	if x != nil {
+		return x.Snapshot
+	}
+	return ""
+}
+
+func (x *SchemaRequest) GetSection() string {
+	if x != nil {
+		return x.Section
+	}
+	return ""
+}
+
+type CopyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hello         *Hello                 `protobuf:"bytes,1,opt,name=hello,proto3" json:"hello,omitempty"`
+	Snapshot      string                 `protobuf:"bytes,2,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	Schema        string                 `protobuf:"bytes,3,opt,name=schema,proto3" json:"schema,omitempty"` // the DDL source's names
+	Name          string                 `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CopyRequest) Reset() {
+	*x = CopyRequest{}
+	mi := &file_pgduet_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CopyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CopyRequest) ProtoMessage() {}
+
+func (x *CopyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pgduet_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CopyRequest.ProtoReflect.Descriptor instead.
+func (*CopyRequest) Descriptor() ([]byte, []int) {
+	return file_pgduet_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *CopyRequest) GetHello() *Hello {
+	if x != nil {
+		return x.Hello
+	}
+	return nil
+}
+
+func (x *CopyRequest) GetSnapshot() string {
+	if x != nil {
+		return x.Snapshot
+	}
+	return ""
+}
+
+func (x *CopyRequest) GetSchema() string {
+	if x != nil {
+		return x.Schema
+	}
+	return ""
+}
+
+func (x *CopyRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type DataChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DataChunk) Reset() {
+	*x = DataChunk{}
+	mi := &file_pgduet_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DataChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DataChunk) ProtoMessage() {}
+
+func (x *DataChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_pgduet_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DataChunk.ProtoReflect.Descriptor instead.
+func (*DataChunk) Descriptor() ([]byte, []int) {
+	return file_pgduet_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *DataChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type SequencesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hello         *Hello                 `protobuf:"bytes,1,opt,name=hello,proto3" json:"hello,omitempty"`
+	Snapshot      string                 `protobuf:"bytes,2,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SequencesRequest) Reset() {
+	*x = SequencesRequest{}
+	mi := &file_pgduet_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SequencesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SequencesRequest) ProtoMessage() {}
+
+func (x *SequencesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pgduet_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SequencesRequest.ProtoReflect.Descriptor instead.
+func (*SequencesRequest) Descriptor() ([]byte, []int) {
+	return file_pgduet_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *SequencesRequest) GetHello() *Hello {
+	if x != nil {
+		return x.Hello
+	}
+	return nil
+}
+
+func (x *SequencesRequest) GetSnapshot() string {
+	if x != nil {
+		return x.Snapshot
+	}
+	return ""
+}
+
+type SequencesReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sequences     []*SequenceValue       `protobuf:"bytes,1,rep,name=sequences,proto3" json:"sequences,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SequencesReply) Reset() {
+	*x = SequencesReply{}
+	mi := &file_pgduet_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SequencesReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SequencesReply) ProtoMessage() {}
+
+func (x *SequencesReply) ProtoReflect() protoreflect.Message {
+	mi := &file_pgduet_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SequencesReply.ProtoReflect.Descriptor instead.
+func (*SequencesReply) Descriptor() ([]byte, []int) {
+	return file_pgduet_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *SequencesReply) GetSequences() []*SequenceValue {
+	if x != nil {
+		return x.Sequences
+	}
+	return nil
+}
+
+type SequenceValue struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schema        string                 `protobuf:"bytes,1,opt,name=schema,proto3" json:"schema,omitempty"` // the receiving node's names
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	LastValue     int64                  `protobuf:"varint,3,opt,name=last_value,json=lastValue,proto3" json:"last_value,omitempty"`
+	IsCalled      bool                   `protobuf:"varint,4,opt,name=is_called,json=isCalled,proto3" json:"is_called,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SequenceValue) Reset() {
+	*x = SequenceValue{}
+	mi := &file_pgduet_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SequenceValue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SequenceValue) ProtoMessage() {}
+
+func (x *SequenceValue) ProtoReflect() protoreflect.Message {
+	mi := &file_pgduet_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SequenceValue.ProtoReflect.Descriptor instead.
+func (*SequenceValue) Descriptor() ([]byte, []int) {
+	return file_pgduet_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *SequenceValue) GetSchema() string {
+	if x != nil {
+		return x.Schema
+	}
+	return ""
+}
+
+func (x *SequenceValue) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SequenceValue) GetLastValue() int64 {
+	if x != nil {
+		return x.LastValue
+	}
+	return 0
+}
+
+func (x *SequenceValue) GetIsCalled() bool {
+	if x != nil {
+		return x.IsCalled
+	}
+	return false
+}
+
 var File_pgduet_proto protoreflect.FileDescriptor
 
 const file_pgduet_proto_rawDesc = "" +
@@ -1107,7 +1650,45 @@ const file_pgduet_proto_rawDesc = "" +
 	"\x06values\x18\x01 \x03(\v2\x15.pgduet.peer.v1.ValueR\x06values\"J\n" +
 	"\x05Value\x12-\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x19.pgduet.peer.v1.ValueKindR\x04kind\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data*V\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\">\n" +
+	"\x0fSnapshotRequest\x12+\n" +
+	"\x05hello\x18\x01 \x01(\v2\x15.pgduet.peer.v1.HelloR\x05hello\"p\n" +
+	"\rSnapshotReply\x12\x1a\n" +
+	"\bsnapshot\x18\x01 \x01(\tR\bsnapshot\x12\x10\n" +
+	"\x03lsn\x18\x02 \x01(\x06R\x03lsn\x121\n" +
+	"\x06tables\x18\x03 \x03(\v2\x19.pgduet.peer.v1.SyncTableR\x06tables\"\x81\x02\n" +
+	"\tSyncTable\x12\x16\n" +
+	"\x06schema\x18\x01 \x01(\tR\x06schema\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12#\n" +
+	"\rtarget_schema\x18\x03 \x01(\tR\ftargetSchema\x12\x1f\n" +
+	"\vtarget_name\x18\x04 \x01(\tR\n" +
+	"targetName\x12%\n" +
+	"\x0etarget_columns\x18\x05 \x03(\tR\rtargetColumns\x12\x19\n" +
+	"\best_rows\x18\x06 \x01(\x01R\aestRows\x12\x1b\n" +
+	"\test_bytes\x18\a \x01(\x03R\bestBytes\x12#\n" +
+	"\rschema_synced\x18\b \x01(\bR\fschemaSynced\"r\n" +
+	"\rSchemaRequest\x12+\n" +
+	"\x05hello\x18\x01 \x01(\v2\x15.pgduet.peer.v1.HelloR\x05hello\x12\x1a\n" +
+	"\bsnapshot\x18\x02 \x01(\tR\bsnapshot\x12\x18\n" +
+	"\asection\x18\x03 \x01(\tR\asection\"\x82\x01\n" +
+	"\vCopyRequest\x12+\n" +
+	"\x05hello\x18\x01 \x01(\v2\x15.pgduet.peer.v1.HelloR\x05hello\x12\x1a\n" +
+	"\bsnapshot\x18\x02 \x01(\tR\bsnapshot\x12\x16\n" +
+	"\x06schema\x18\x03 \x01(\tR\x06schema\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\"\x1f\n" +
+	"\tDataChunk\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"[\n" +
+	"\x10SequencesRequest\x12+\n" +
+	"\x05hello\x18\x01 \x01(\v2\x15.pgduet.peer.v1.HelloR\x05hello\x12\x1a\n" +
+	"\bsnapshot\x18\x02 \x01(\tR\bsnapshot\"M\n" +
+	"\x0eSequencesReply\x12;\n" +
+	"\tsequences\x18\x01 \x03(\v2\x1d.pgduet.peer.v1.SequenceValueR\tsequences\"w\n" +
+	"\rSequenceValue\x12\x16\n" +
+	"\x06schema\x18\x01 \x01(\tR\x06schema\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"last_value\x18\x03 \x01(\x03R\tlastValue\x12\x1b\n" +
+	"\tis_called\x18\x04 \x01(\bR\bisCalled*V\n" +
 	"\x02Op\x12\x12\n" +
 	"\x0eOP_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tOP_INSERT\x10\x01\x12\r\n" +
@@ -1118,9 +1699,13 @@ const file_pgduet_proto_rawDesc = "" +
 	"\x16VALUE_KIND_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fVALUE_KIND_NULL\x10\x01\x12\x18\n" +
 	"\x14VALUE_KIND_UNCHANGED\x10\x02\x12\x13\n" +
-	"\x0fVALUE_KIND_TEXT\x10\x032S\n" +
+	"\x0fVALUE_KIND_TEXT\x10\x032\xf8\x02\n" +
 	"\x04Peer\x12K\n" +
-	"\tReplicate\x12\x1b.pgduet.peer.v1.SenderFrame\x1a\x1d.pgduet.peer.v1.ReceiverFrame(\x010\x01B7Z5github.com/pgduet/pgduet/agent/transport/proto;peerpbb\x06proto3"
+	"\tReplicate\x12\x1b.pgduet.peer.v1.SenderFrame\x1a\x1d.pgduet.peer.v1.ReceiverFrame(\x010\x01\x12L\n" +
+	"\bSnapshot\x12\x1f.pgduet.peer.v1.SnapshotRequest\x1a\x1d.pgduet.peer.v1.SnapshotReply0\x01\x12D\n" +
+	"\x06Schema\x12\x1d.pgduet.peer.v1.SchemaRequest\x1a\x19.pgduet.peer.v1.DataChunk0\x01\x12@\n" +
+	"\x04Copy\x12\x1b.pgduet.peer.v1.CopyRequest\x1a\x19.pgduet.peer.v1.DataChunk0\x01\x12M\n" +
+	"\tSequences\x12 .pgduet.peer.v1.SequencesRequest\x1a\x1e.pgduet.peer.v1.SequencesReplyB7Z5github.com/pgduet/pgduet/agent/transport/proto;peerpbb\x06proto3"
 
 var (
 	file_pgduet_proto_rawDescOnce sync.Once
@@ -1135,23 +1720,32 @@ func file_pgduet_proto_rawDescGZIP() []byte {
 }
 
 var file_pgduet_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_pgduet_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_pgduet_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_pgduet_proto_goTypes = []any{
-	(Op)(0),               // 0: pgduet.peer.v1.Op
-	(ValueKind)(0),        // 1: pgduet.peer.v1.ValueKind
-	(*SenderFrame)(nil),   // 2: pgduet.peer.v1.SenderFrame
-	(*ReceiverFrame)(nil), // 3: pgduet.peer.v1.ReceiverFrame
-	(*Hello)(nil),         // 4: pgduet.peer.v1.Hello
-	(*HelloReply)(nil),    // 5: pgduet.peer.v1.HelloReply
-	(*Ack)(nil),           // 6: pgduet.peer.v1.Ack
-	(*Relation)(nil),      // 7: pgduet.peer.v1.Relation
-	(*Column)(nil),        // 8: pgduet.peer.v1.Column
-	(*TxChunk)(nil),       // 9: pgduet.peer.v1.TxChunk
-	(*TxBegin)(nil),       // 10: pgduet.peer.v1.TxBegin
-	(*TxCommit)(nil),      // 11: pgduet.peer.v1.TxCommit
-	(*Change)(nil),        // 12: pgduet.peer.v1.Change
-	(*Tuple)(nil),         // 13: pgduet.peer.v1.Tuple
-	(*Value)(nil),         // 14: pgduet.peer.v1.Value
+	(Op)(0),                  // 0: pgduet.peer.v1.Op
+	(ValueKind)(0),           // 1: pgduet.peer.v1.ValueKind
+	(*SenderFrame)(nil),      // 2: pgduet.peer.v1.SenderFrame
+	(*ReceiverFrame)(nil),    // 3: pgduet.peer.v1.ReceiverFrame
+	(*Hello)(nil),            // 4: pgduet.peer.v1.Hello
+	(*HelloReply)(nil),       // 5: pgduet.peer.v1.HelloReply
+	(*Ack)(nil),              // 6: pgduet.peer.v1.Ack
+	(*Relation)(nil),         // 7: pgduet.peer.v1.Relation
+	(*Column)(nil),           // 8: pgduet.peer.v1.Column
+	(*TxChunk)(nil),          // 9: pgduet.peer.v1.TxChunk
+	(*TxBegin)(nil),          // 10: pgduet.peer.v1.TxBegin
+	(*TxCommit)(nil),         // 11: pgduet.peer.v1.TxCommit
+	(*Change)(nil),           // 12: pgduet.peer.v1.Change
+	(*Tuple)(nil),            // 13: pgduet.peer.v1.Tuple
+	(*Value)(nil),            // 14: pgduet.peer.v1.Value
+	(*SnapshotRequest)(nil),  // 15: pgduet.peer.v1.SnapshotRequest
+	(*SnapshotReply)(nil),    // 16: pgduet.peer.v1.SnapshotReply
+	(*SyncTable)(nil),        // 17: pgduet.peer.v1.SyncTable
+	(*SchemaRequest)(nil),    // 18: pgduet.peer.v1.SchemaRequest
+	(*CopyRequest)(nil),      // 19: pgduet.peer.v1.CopyRequest
+	(*DataChunk)(nil),        // 20: pgduet.peer.v1.DataChunk
+	(*SequencesRequest)(nil), // 21: pgduet.peer.v1.SequencesRequest
+	(*SequencesReply)(nil),   // 22: pgduet.peer.v1.SequencesReply
+	(*SequenceValue)(nil),    // 23: pgduet.peer.v1.SequenceValue
 }
 var file_pgduet_proto_depIdxs = []int32{
 	4,  // 0: pgduet.peer.v1.SenderFrame.hello:type_name -> pgduet.peer.v1.Hello
@@ -1168,13 +1762,27 @@ var file_pgduet_proto_depIdxs = []int32{
 	13, // 11: pgduet.peer.v1.Change.old:type_name -> pgduet.peer.v1.Tuple
 	14, // 12: pgduet.peer.v1.Tuple.values:type_name -> pgduet.peer.v1.Value
 	1,  // 13: pgduet.peer.v1.Value.kind:type_name -> pgduet.peer.v1.ValueKind
-	2,  // 14: pgduet.peer.v1.Peer.Replicate:input_type -> pgduet.peer.v1.SenderFrame
-	3,  // 15: pgduet.peer.v1.Peer.Replicate:output_type -> pgduet.peer.v1.ReceiverFrame
-	15, // [15:16] is the sub-list for method output_type
-	14, // [14:15] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	4,  // 14: pgduet.peer.v1.SnapshotRequest.hello:type_name -> pgduet.peer.v1.Hello
+	17, // 15: pgduet.peer.v1.SnapshotReply.tables:type_name -> pgduet.peer.v1.SyncTable
+	4,  // 16: pgduet.peer.v1.SchemaRequest.hello:type_name -> pgduet.peer.v1.Hello
+	4,  // 17: pgduet.peer.v1.CopyRequest.hello:type_name -> pgduet.peer.v1.Hello
+	4,  // 18: pgduet.peer.v1.SequencesRequest.hello:type_name -> pgduet.peer.v1.Hello
+	23, // 19: pgduet.peer.v1.SequencesReply.sequences:type_name -> pgduet.peer.v1.SequenceValue
+	2,  // 20: pgduet.peer.v1.Peer.Replicate:input_type -> pgduet.peer.v1.SenderFrame
+	15, // 21: pgduet.peer.v1.Peer.Snapshot:input_type -> pgduet.peer.v1.SnapshotRequest
+	18, // 22: pgduet.peer.v1.Peer.Schema:input_type -> pgduet.peer.v1.SchemaRequest
+	19, // 23: pgduet.peer.v1.Peer.Copy:input_type -> pgduet.peer.v1.CopyRequest
+	21, // 24: pgduet.peer.v1.Peer.Sequences:input_type -> pgduet.peer.v1.SequencesRequest
+	3,  // 25: pgduet.peer.v1.Peer.Replicate:output_type -> pgduet.peer.v1.ReceiverFrame
+	16, // 26: pgduet.peer.v1.Peer.Snapshot:output_type -> pgduet.peer.v1.SnapshotReply
+	20, // 27: pgduet.peer.v1.Peer.Schema:output_type -> pgduet.peer.v1.DataChunk
+	20, // 28: pgduet.peer.v1.Peer.Copy:output_type -> pgduet.peer.v1.DataChunk
+	22, // 29: pgduet.peer.v1.Peer.Sequences:output_type -> pgduet.peer.v1.SequencesReply
+	25, // [25:30] is the sub-list for method output_type
+	20, // [20:25] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_pgduet_proto_init() }
@@ -1197,7 +1805,7 @@ func file_pgduet_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pgduet_proto_rawDesc), len(file_pgduet_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   13,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -27,6 +27,10 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	Peer_Replicate_FullMethodName = "/pgduet.peer.v1.Peer/Replicate"
+	Peer_Snapshot_FullMethodName  = "/pgduet.peer.v1.Peer/Snapshot"
+	Peer_Schema_FullMethodName    = "/pgduet.peer.v1.Peer/Schema"
+	Peer_Copy_FullMethodName      = "/pgduet.peer.v1.Peer/Copy"
+	Peer_Sequences_FullMethodName = "/pgduet.peer.v1.Peer/Sequences"
 )
 
 // PeerClient is the client API for Peer service.
@@ -38,6 +42,21 @@ type PeerClient interface {
 	// the receiver refused). Then Relation and TxChunk frames flow one way and Acks
 	// the other, until either side ends the stream.
 	Replicate(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SenderFrame, ReceiverFrame], error)
+	// The initial sync (agent/initial): the receiving agent of the DDL source's
+	// direction pulls the selected schema and data from the DDL source's agent.
+	// Every request carries the caller's Hello, checked like Replicate's.
+	//
+	// Snapshot exports one consistent snapshot of the DDL source and keeps it
+	// alive until the caller ends the call: the first (and only) reply names it,
+	// with the LSN it is consistent at and the tables to copy.
+	Snapshot(ctx context.Context, in *SnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SnapshotReply], error)
+	// Schema streams the pg_dump of the selected objects under the snapshot.
+	Schema(ctx context.Context, in *SchemaRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DataChunk], error)
+	// Copy streams one table's rows under the snapshot, in COPY text format,
+	// already projected to the replicated columns and filtered by its row filter.
+	Copy(ctx context.Context, in *CopyRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DataChunk], error)
+	// Sequences reads the selected sequences' values.
+	Sequences(ctx context.Context, in *SequencesRequest, opts ...grpc.CallOption) (*SequencesReply, error)
 }
 
 type peerClient struct {
@@ -61,6 +80,73 @@ func (c *peerClient) Replicate(ctx context.Context, opts ...grpc.CallOption) (gr
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Peer_ReplicateClient = grpc.BidiStreamingClient[SenderFrame, ReceiverFrame]
 
+func (c *peerClient) Snapshot(ctx context.Context, in *SnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SnapshotReply], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Peer_ServiceDesc.Streams[1], Peer_Snapshot_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SnapshotRequest, SnapshotReply]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Peer_SnapshotClient = grpc.ServerStreamingClient[SnapshotReply]
+
+func (c *peerClient) Schema(ctx context.Context, in *SchemaRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DataChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Peer_ServiceDesc.Streams[2], Peer_Schema_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SchemaRequest, DataChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Peer_SchemaClient = grpc.ServerStreamingClient[DataChunk]
+
+func (c *peerClient) Copy(ctx context.Context, in *CopyRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DataChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Peer_ServiceDesc.Streams[3], Peer_Copy_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[CopyRequest, DataChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Peer_CopyClient = grpc.ServerStreamingClient[DataChunk]
+
+func (c *peerClient) Sequences(ctx context.Context, in *SequencesRequest, opts ...grpc.CallOption) (*SequencesReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SequencesReply)
+	err := c.cc.Invoke(ctx, Peer_Sequences_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PeerServer is the server API for Peer service.
 // All implementations must embed UnimplementedPeerServer
 // for forward compatibility.
@@ -70,6 +156,21 @@ type PeerServer interface {
 	// the receiver refused). Then Relation and TxChunk frames flow one way and Acks
 	// the other, until either side ends the stream.
 	Replicate(grpc.BidiStreamingServer[SenderFrame, ReceiverFrame]) error
+	// The initial sync (agent/initial): the receiving agent of the DDL source's
+	// direction pulls the selected schema and data from the DDL source's agent.
+	// Every request carries the caller's Hello, checked like Replicate's.
+	//
+	// Snapshot exports one consistent snapshot of the DDL source and keeps it
+	// alive until the caller ends the call: the first (and only) reply names it,
+	// with the LSN it is consistent at and the tables to copy.
+	Snapshot(*SnapshotRequest, grpc.ServerStreamingServer[SnapshotReply]) error
+	// Schema streams the pg_dump of the selected objects under the snapshot.
+	Schema(*SchemaRequest, grpc.ServerStreamingServer[DataChunk]) error
+	// Copy streams one table's rows under the snapshot, in COPY text format,
+	// already projected to the replicated columns and filtered by its row filter.
+	Copy(*CopyRequest, grpc.ServerStreamingServer[DataChunk]) error
+	// Sequences reads the selected sequences' values.
+	Sequences(context.Context, *SequencesRequest) (*SequencesReply, error)
 	mustEmbedUnimplementedPeerServer()
 }
 
@@ -82,6 +183,18 @@ type UnimplementedPeerServer struct{}
 
 func (UnimplementedPeerServer) Replicate(grpc.BidiStreamingServer[SenderFrame, ReceiverFrame]) error {
 	return status.Error(codes.Unimplemented, "method Replicate not implemented")
+}
+func (UnimplementedPeerServer) Snapshot(*SnapshotRequest, grpc.ServerStreamingServer[SnapshotReply]) error {
+	return status.Error(codes.Unimplemented, "method Snapshot not implemented")
+}
+func (UnimplementedPeerServer) Schema(*SchemaRequest, grpc.ServerStreamingServer[DataChunk]) error {
+	return status.Error(codes.Unimplemented, "method Schema not implemented")
+}
+func (UnimplementedPeerServer) Copy(*CopyRequest, grpc.ServerStreamingServer[DataChunk]) error {
+	return status.Error(codes.Unimplemented, "method Copy not implemented")
+}
+func (UnimplementedPeerServer) Sequences(context.Context, *SequencesRequest) (*SequencesReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method Sequences not implemented")
 }
 func (UnimplementedPeerServer) mustEmbedUnimplementedPeerServer() {}
 func (UnimplementedPeerServer) testEmbeddedByValue()              {}
@@ -111,19 +224,90 @@ func _Peer_Replicate_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Peer_ReplicateServer = grpc.BidiStreamingServer[SenderFrame, ReceiverFrame]
 
+func _Peer_Snapshot_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(SnapshotRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(PeerServer).Snapshot(m, &grpc.GenericServerStream[SnapshotRequest, SnapshotReply]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Peer_SnapshotServer = grpc.ServerStreamingServer[SnapshotReply]
+
+func _Peer_Schema_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(SchemaRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(PeerServer).Schema(m, &grpc.GenericServerStream[SchemaRequest, DataChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Peer_SchemaServer = grpc.ServerStreamingServer[DataChunk]
+
+func _Peer_Copy_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(CopyRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(PeerServer).Copy(m, &grpc.GenericServerStream[CopyRequest, DataChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Peer_CopyServer = grpc.ServerStreamingServer[DataChunk]
+
+func _Peer_Sequences_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SequencesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServer).Sequences(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Peer_Sequences_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServer).Sequences(ctx, req.(*SequencesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Peer_ServiceDesc is the grpc.ServiceDesc for Peer service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
 var Peer_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "pgduet.peer.v1.Peer",
 	HandlerType: (*PeerServer)(nil),
-	Methods:     []grpc.MethodDesc{},
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Sequences",
+			Handler:    _Peer_Sequences_Handler,
+		},
+	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Replicate",
 			Handler:       _Peer_Replicate_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "Snapshot",
+			Handler:       _Peer_Snapshot_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Schema",
+			Handler:       _Peer_Schema_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Copy",
+			Handler:       _Peer_Copy_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "pgduet.proto",

@@ -1,0 +1,153 @@
+package initial
+
+import (
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgduet/pgduet/agent/transport"
+)
+
+// States of the initial sync, as status shows them.
+const (
+	StateWaiting = "waiting" // not started (or retrying the start)
+	StateSchema  = "schema"
+	StateCopying = "copying"
+	StateIndexes = "indexes" // post-data: secondary indexes, foreign keys, triggers
+	StateDone    = "done"
+)
+
+// Progress is the initial sync's progress, safe for concurrent use: Run
+// updates it, status reads it (Report).
+type Progress struct {
+	mu     sync.Mutex
+	state  string
+	tables map[string]*TableProgress
+	order  []string
+}
+
+// TableProgress is one table's copy progress.
+type TableProgress struct {
+	name     string
+	estRows  float64
+	estBytes int64
+	rows     atomic.Int64
+	bytes    atomic.Int64
+	started  atomic.Int64 // unix nanos of the first byte
+	done     atomic.Bool
+}
+
+func (p *Progress) set(state string) {
+	p.mu.Lock()
+	p.state = state
+	p.mu.Unlock()
+}
+
+// State is the current state ("" before Run started).
+func (p *Progress) State() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state
+}
+
+func (p *Progress) addTable(t transport.SyncTable, done bool) {
+	name := pgx.Identifier{t.TargetSchema, t.TargetName}.Sanitize()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tables == nil {
+		p.tables = map[string]*TableProgress{}
+	}
+	tp := p.tables[name]
+	if tp == nil {
+		tp = &TableProgress{name: name}
+		p.tables[name] = tp
+		p.order = append(p.order, name)
+	}
+	tp.estRows, tp.estBytes = t.EstRows, t.EstBytes
+	tp.rows.Store(0)
+	tp.bytes.Store(0)
+	tp.started.Store(0)
+	tp.done.Store(done)
+}
+
+func (p *Progress) table(schema, name string) *TableProgress {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.tables[pgx.Identifier{schema, name}.Sanitize()]
+}
+
+func (p *Progress) finish(schema, name string) {
+	if tp := p.table(schema, name); tp != nil {
+		tp.done.Store(true)
+	}
+}
+
+func (tp *TableProgress) add(rows, bytes int64) {
+	if tp == nil {
+		return
+	}
+	tp.started.CompareAndSwap(0, time.Now().UnixNano())
+	tp.rows.Add(rows)
+	tp.bytes.Add(bytes)
+}
+
+// TableReport is one table in Report.
+type TableReport struct {
+	Table   string  `json:"table"`
+	State   string  `json:"state"` // "waiting", "copying", "done"
+	Rows    int64   `json:"rows"`
+	Bytes   int64   `json:"bytes"`
+	Percent float64 `json:"percent"` // of the source's row estimate (0 when it has none)
+	// ETASeconds is the estimated time left at the table's rate so far (0
+	// when unknown or done).
+	ETASeconds float64 `json:"eta_seconds"`
+}
+
+// Report is the initial sync's progress for status.
+type Report struct {
+	State  string        `json:"state"`
+	Tables []TableReport `json:"tables,omitempty"`
+}
+
+// Report returns the progress now.
+func (p *Progress) Report() Report {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := Report{State: p.state}
+	now := time.Now()
+	for _, name := range p.order {
+		tp := p.tables[name]
+		tr := TableReport{Table: name, Rows: tp.rows.Load(), Bytes: tp.bytes.Load(), State: "waiting"}
+		switch {
+		case tp.done.Load():
+			tr.State, tr.Percent = "done", 100
+		case tp.started.Load() != 0:
+			tr.State = "copying"
+			if tp.estRows > 0 {
+				tr.Percent = min(99.9, 100*float64(tr.Rows)/tp.estRows)
+				elapsed := now.Sub(time.Unix(0, tp.started.Load())).Seconds()
+				if tr.Rows > 0 && elapsed > 0 {
+					left := tp.estRows - float64(tr.Rows)
+					tr.ETASeconds = max(0, left/(float64(tr.Rows)/elapsed))
+				}
+			}
+		}
+		r.Tables = append(r.Tables, tr)
+	}
+	sort.SliceStable(r.Tables, func(i, j int) bool { return r.Tables[i].Table < r.Tables[j].Table })
+	return r
+}
+
+// log writes one line per table being copied.
+func (p *Progress) log(log *slog.Logger) {
+	for _, t := range p.Report().Tables {
+		if t.State == "copying" {
+			log.Info("initial sync: progress", "table", t.Table, "rows", t.Rows, "bytes", t.Bytes,
+				"percent", int(t.Percent), "eta_seconds", int(t.ETASeconds))
+		}
+	}
+}

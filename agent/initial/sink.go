@@ -1,0 +1,614 @@
+package initial
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pgduet/pgduet/agent/change"
+	"github.com/pgduet/pgduet/agent/throttle"
+	"github.com/pgduet/pgduet/agent/transport"
+	"github.com/pgduet/pgduet/ddlparse"
+	"github.com/pgduet/pgduet/policies"
+	pgsql "github.com/pgduet/pgduet/sql"
+)
+
+// Config is what Run needs on the receiving node.
+type Config struct {
+	Cfg        *policies.Config
+	Node, Peer string // this node, and the DDL source
+	ConnString string
+	Client     *transport.SourceClient
+	Limiter    *throttle.Limiter // throttle "initial"; nil: unlimited
+	Logger     *slog.Logger
+	Progress   *Progress
+	// AfterSchema runs after the schema step and after the post-data step
+	// committed (the agent refreshes its publication and triggers there).
+	AfterSchema func(ctx context.Context) error
+	// ProgressEvery is the log interval of per-table progress (default 10s).
+	ProgressEvery time.Duration
+}
+
+// Done reports whether the initial sync of pair is done on the database conn
+// is connected to.
+func Done(ctx context.Context, conn *pgx.Conn, pair string) (bool, error) {
+	var state string
+	err := conn.QueryRow(ctx, "SELECT state FROM pgduet.initial_sync WHERE pair = $1", pair).Scan(&state)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return state == "done", err
+}
+
+// Run performs (or resumes) the initial sync and returns nil once it is done.
+// It is safe to run again after any failure: what is committed stays, the
+// rest is redone.
+func Run(ctx context.Context, c Config) error {
+	if c.ProgressEvery == 0 {
+		c.ProgressEvery = 10 * time.Second
+	}
+	if c.Progress == nil {
+		c.Progress = &Progress{}
+	}
+	conn, err := connect(ctx, c.ConnString)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	pair := c.Cfg.Pair.Name
+	var state string
+	err = conn.QueryRow(ctx, "SELECT state FROM pgduet.initial_sync WHERE pair = $1", pair).Scan(&state)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		state = ""
+	case err != nil:
+		return fmt.Errorf("initial sync: read state: %w", err)
+	}
+	if state == "done" {
+		c.Progress.set(StateDone)
+		return nil
+	}
+	if state == "" {
+		// A pair that ran before the initial sync existed has applied changes
+		// from the source already: nothing to copy.
+		var applied bool
+		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_origin_status s
+			JOIN pg_catalog.pg_replication_origin o ON o.roident = s.local_id
+			WHERE o.roname = $1 AND s.remote_lsn > '0/0')`, "pgduet_"+pair+"_"+c.Peer).Scan(&applied); err != nil {
+			return fmt.Errorf("initial sync: read origin: %w", err)
+		}
+		if applied {
+			c.Logger.Info("initial sync: skipped, this node has applied changes from the source before", "source", c.Peer)
+			if _, err := conn.Exec(ctx, `INSERT INTO pgduet.initial_sync (pair, source, state, schema_lsn, finished)
+				VALUES ($1, $2, 'done', '0/0', now())`, pair, c.Peer); err != nil {
+				return fmt.Errorf("initial sync: record state: %w", err)
+			}
+			c.Progress.set(StateDone)
+			return nil
+		}
+	}
+
+	snap, release, lost, err := c.Client.Snapshot(ctx)
+	if err != nil {
+		return fmt.Errorf("initial sync: snapshot of %s: %w", c.Peer, err)
+	}
+	defer release()
+	c.Logger.Info("initial sync: snapshot", "source", c.Peer, "lsn", snap.LSN, "tables", len(snap.Tables))
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		if err, ok := <-lost; ok && err != nil {
+			cancel(fmt.Errorf("initial sync: the snapshot on %s ended: %w", c.Peer, err))
+		}
+	}()
+
+	if state == "" {
+		if err := c.schemaStep(ctx, conn, snap); err != nil {
+			return causeOf(ctx, err)
+		}
+		if c.AfterSchema != nil {
+			if err := c.AfterSchema(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	if c.Cfg.Sync.Data {
+		if err := c.copyTables(ctx, conn, snap); err != nil {
+			return causeOf(ctx, err)
+		}
+		if err := c.setSequences(ctx, conn, snap.ID); err != nil {
+			return causeOf(ctx, err)
+		}
+	}
+	if err := c.postData(ctx, conn); err != nil {
+		return causeOf(ctx, err)
+	}
+	if c.AfterSchema != nil {
+		if err := c.AfterSchema(ctx); err != nil {
+			return err
+		}
+	}
+	c.Progress.set(StateDone)
+	c.Logger.Info("initial sync: done", "source", c.Peer)
+	return nil
+}
+
+func causeOf(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
+}
+
+// beginApplyTx starts a transaction of pgduet's own on the receiving node:
+// replica mode (no user or event trigger fires, foreign keys are not checked:
+// the source checked them), marked internal.
+func beginApplyTx(ctx context.Context, conn *pgx.Conn) (pgx.Tx, error) {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range []string{
+		"SET LOCAL session_replication_role = replica",
+		"SET LOCAL search_path = ''",
+		"SET LOCAL check_function_bodies = off",
+		"SET LOCAL client_min_messages = warning",
+		"SET LOCAL row_security = off",
+		"SET LOCAL standard_conforming_strings = on",
+		"SET LOCAL xmloption = content",
+		pgsql.InternalSQL,
+	} {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			tx.Rollback(context.Background())
+			return nil, err
+		}
+	}
+	return tx, nil
+}
+
+// schemaStep checks the targets, then creates the schema (unless sync.schema
+// is off) and records the state, in one transaction.
+func (c Config) schemaStep(ctx context.Context, conn *pgx.Conn, snap transport.Snapshot) error {
+	c.Progress.set(StateSchema)
+	if err := c.checkTargets(ctx, conn, snap); err != nil {
+		return err
+	}
+	var pre, keys, post []stmt
+	if c.Cfg.Sync.Schema {
+		var err error
+		pre, keys, post, err = c.dump(ctx, snap.ID)
+		if err != nil {
+			return err
+		}
+	}
+	tx, err := beginApplyTx(ctx, conn)
+	if err != nil {
+		return fmt.Errorf("initial sync: schema: %w", err)
+	}
+	defer tx.Rollback(context.Background())
+	if c.Cfg.Sync.Schema {
+		// Target schemas of table blocks: pg_dump --table does not create them.
+		for _, t := range snap.Tables {
+			if _, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{t.TargetSchema}.Sanitize()); err != nil {
+				return fmt.Errorf("initial sync: create schema %s: %w", pgx.Identifier{t.TargetSchema}.Sanitize(), err)
+			}
+		}
+		for _, st := range append(pre, keys...) {
+			if err := c.execDDL(ctx, tx, st); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO pgduet.initial_sync (pair, source, state, schema_lsn, post_data)
+		VALUES ($1, $2, 'copying', $3, $4)`, c.Cfg.Pair.Name, c.Peer, pglsn(snap.LSN), joinStmts(post)); err != nil {
+		return fmt.Errorf("initial sync: record state: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("initial sync: schema: commit: %w", err)
+	}
+	c.Logger.Info("initial sync: schema created", "statements", len(pre)+len(keys), "post_data_statements", len(post), "schema_lsn", snap.LSN)
+	return nil
+}
+
+// stmt is one statement of the dump, as it runs here.
+type stmt struct {
+	sql, tag string
+}
+
+func joinStmts(sts []stmt) string {
+	var b strings.Builder
+	for _, st := range sts {
+		b.WriteString(st.sql)
+		b.WriteString(";\n")
+	}
+	return b.String()
+}
+
+// execDDL runs one statement of the dump in a savepoint. A schema that
+// exists already is kept (public always does); under existing_tables =
+// "ignore" so is any other object.
+func (c Config) execDDL(ctx context.Context, tx pgx.Tx, st stmt) error {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := sp.Exec(ctx, st.sql); err != nil {
+		sp.Rollback(context.Background())
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && duplicateObject(pe.Code) &&
+			(c.Cfg.Sync.ExistingTables == policies.ExistingTablesIgnore || st.tag == "CREATE SCHEMA") {
+			c.Logger.Info("initial sync: object exists, kept", "statement", oneLine(st.sql), "err", pe.Message)
+			return nil
+		}
+		return transport.Permanent(fmt.Errorf("initial sync: schema statement failed: %s: %w", oneLine(st.sql), err))
+	}
+	return sp.Commit(ctx)
+}
+
+func duplicateObject(code string) bool {
+	switch code {
+	case "42P06", "42P07", "42710", "42723", "42P16":
+		return true
+	}
+	return false
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
+
+// checkTargets refuses to start, naming every table, when a target table
+// exists (existing_tables = "error", with schema sync on), or when a table
+// the schema step will not create is missing.
+func (c Config) checkTargets(ctx context.Context, conn *pgx.Conn, snap transport.Snapshot) error {
+	var exist, missing []string
+	for _, t := range snap.Tables {
+		name := pgx.Identifier{t.TargetSchema, t.TargetName}.Sanitize()
+		var found bool
+		if err := conn.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", name).Scan(&found); err != nil {
+			return fmt.Errorf("initial sync: look up %s: %w", name, err)
+		}
+		switch {
+		case !t.SchemaSynced || !c.Cfg.Sync.Schema:
+			if !found {
+				missing = append(missing, name)
+			}
+		case found && c.Cfg.Sync.ExistingTables == policies.ExistingTablesError:
+			exist = append(exist, name)
+		}
+	}
+	var problems []string
+	if len(exist) > 0 {
+		problems = append(problems, fmt.Sprintf("target table(s) %s exist on %s already and sync.existing_tables is \"error\": drop them, or set existing_tables = \"ignore\" to keep their rows (the copy skips rows whose key they hold)",
+			strings.Join(exist, ", "), c.Node))
+	}
+	if len(missing) > 0 {
+		why := "sync.schema is off"
+		if c.Cfg.Sync.Schema {
+			why = "their table blocks select or rename columns, which the schema sync cannot create"
+		}
+		problems = append(problems, fmt.Sprintf("table(s) %s do not exist on %s and %s: create them there first", strings.Join(missing, ", "), c.Node, why))
+	}
+	if len(problems) > 0 {
+		return transport.Permanent(fmt.Errorf("initial sync refused: %s", strings.Join(problems, "; ")))
+	}
+	return nil
+}
+
+// dump fetches the source's pre-data and post-data sections and turns them
+// into statements to run here: mapped, without pg_dump's session settings;
+// post-data split into keys (run with the schema) and the rest.
+func (c Config) dump(ctx context.Context, snapshot string) (pre, keys, post []stmt, err error) {
+	m := Mapping(c.Cfg)
+	for _, section := range []string{"pre-data", "post-data"} {
+		var buf bytes.Buffer
+		if err := c.Client.Schema(ctx, snapshot, section, &buf); err != nil {
+			return nil, nil, nil, fmt.Errorf("initial sync: schema dump (%s) from %s: %w", section, c.Peer, err)
+		}
+		sts, err := ddlparse.SplitScript(buf.String())
+		if err != nil {
+			return nil, nil, nil, transport.Permanent(fmt.Errorf("initial sync: parse the schema dump (%s): %w", section, err))
+		}
+		for _, st := range sts {
+			if st.Kind != ddlparse.KindDDL && st.Tag != "SET" {
+				continue // SELECT set_config('search_path', ...): this session sets its own
+			}
+			q := st.Text
+			if st.Kind == ddlparse.KindDDL && (len(m.Schemas) > 0 || len(m.Tables) > 0) {
+				if q, err = ddlparse.Rewrite(st, m, ddlparse.Options{}); err != nil {
+					return nil, nil, nil, transport.Permanent(fmt.Errorf("initial sync: the schema dump's statement %s cannot be mapped: %w", oneLine(st.Text), err))
+				}
+			}
+			switch s := (stmt{sql: q, tag: st.Tag}); {
+			case section == "pre-data":
+				pre = append(pre, s)
+			case ddlparse.DefinesKey(st):
+				keys = append(keys, s)
+			default:
+				post = append(post, s)
+			}
+		}
+	}
+	return pre, keys, post, nil
+}
+
+// Mapping is the config's name mapping for statements of the DDL source.
+func Mapping(cfg *policies.Config) ddlparse.Mapping {
+	m := ddlparse.Mapping{Schemas: map[string]string{}, Tables: map[ddlparse.QName]ddlparse.QName{}}
+	for from, to := range cfg.SchemaTargets() {
+		if from != to {
+			m.Schemas[from] = to
+		}
+	}
+	for from, to := range cfg.TableTargets() {
+		src, dst := ddlparse.QName{Schema: from[0], Name: from[1]}, ddlparse.QName{Schema: to[0], Name: to[1]}
+		if src != dst && m.Relation(src) != dst {
+			m.Tables[src] = dst
+		}
+	}
+	return m
+}
+
+// copyTables copies every table not recorded yet, Parallelism at a time.
+func (c Config) copyTables(ctx context.Context, conn *pgx.Conn, snap transport.Snapshot) error {
+	done := map[[2]string]bool{}
+	rows, err := conn.Query(ctx, "SELECT schema::text, name::text FROM pgduet.initial_sync_tables WHERE pair = $1", c.Cfg.Pair.Name)
+	if err != nil {
+		return fmt.Errorf("initial sync: read copied tables: %w", err)
+	}
+	for rows.Next() {
+		var s, n string
+		if err := rows.Scan(&s, &n); err != nil {
+			rows.Close()
+			return err
+		}
+		done[[2]string{s, n}] = true
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	var todo []transport.SyncTable
+	for _, t := range snap.Tables {
+		c.Progress.addTable(t, done[[2]string{t.TargetSchema, t.TargetName}])
+		if !done[[2]string{t.TargetSchema, t.TargetName}] {
+			todo = append(todo, t)
+		}
+	}
+	c.Progress.set(StateCopying)
+	c.Logger.Info("initial sync: copying", "tables", len(todo), "already_copied", len(done), "parallelism", c.Cfg.Sync.Parallelism)
+	work := make(chan transport.SyncTable)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(work)
+		for _, t := range todo {
+			select {
+			case work <- t:
+			case <-gctx.Done():
+				return nil
+			}
+		}
+		return nil
+	})
+	workers := min(c.Cfg.Sync.Parallelism, len(todo))
+	for i := 1; i <= workers; i++ {
+		g.Go(func() error { return c.worker(gctx, i, snap, work) })
+	}
+	tickCtx, stopTicks := context.WithCancel(gctx)
+	defer stopTicks()
+	go func() {
+		t := time.NewTicker(c.ProgressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-tickCtx.Done():
+				return
+			case <-t.C:
+				c.Progress.log(c.Logger)
+			}
+		}
+	}()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// copyOrigin is worker n's replication origin: the echo filter of the
+// receiving node's capture drops what it commits (capture.IsEcho).
+func copyOrigin(pair, source string, n int) string {
+	return fmt.Sprintf("pgduet_%s_%s-copy-%d", pair, source, n)
+}
+
+// worker copies tables from work on a connection of its own, under its own origin.
+func (c Config) worker(ctx context.Context, n int, snap transport.Snapshot, work <-chan transport.SyncTable) error {
+	conn, err := connect(ctx, c.ConnString)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	origin := copyOrigin(c.Cfg.Pair.Name, c.Peer, n)
+	if _, err := conn.Exec(ctx, `SELECT pg_catalog.pg_replication_origin_create($1)
+		WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_origin WHERE roname = $1)`, origin); err != nil {
+		return fmt.Errorf("initial sync: create origin %s: %w", origin, err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_catalog.pg_replication_origin_session_setup($1)", origin); err != nil {
+		return fmt.Errorf("initial sync: use origin %s: %w", origin, err)
+	}
+	for t := range work {
+		if err := c.copyTable(ctx, conn, snap, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyTable copies one table in one transaction, which also records it.
+func (c Config) copyTable(ctx context.Context, conn *pgx.Conn, snap transport.Snapshot, t transport.SyncTable) error {
+	target := pgx.Identifier{t.TargetSchema, t.TargetName}.Sanitize()
+	cols := make([]string, len(t.TargetColumns))
+	for i, col := range t.TargetColumns {
+		cols[i] = pgx.Identifier{col}.Sanitize()
+	}
+	list := strings.Join(cols, ", ")
+	if err := c.Limiter.Wait(ctx, 0, 0, 1); err != nil {
+		return err
+	}
+	tx, err := beginApplyTx(ctx, conn)
+	if err != nil {
+		return fmt.Errorf("initial sync: copy %s: %w", target, err)
+	}
+	defer tx.Rollback(context.Background())
+	ignore := c.Cfg.Sync.ExistingTables == policies.ExistingTablesIgnore
+	into := target
+	if ignore {
+		// Rows whose key the table holds already are kept: COPY into a
+		// staging table, then insert what does not collide.
+		if _, err := tx.Exec(ctx, fmt.Sprintf("CREATE TEMPORARY TABLE pgduet_copy ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA", list, target)); err != nil {
+			return fmt.Errorf("initial sync: copy %s: staging table: %w", target, err)
+		}
+		into = "pg_temp.pgduet_copy"
+	}
+	start := time.Now()
+	pr, pw := io.Pipe()
+	counter := &countingWriter{w: pw, ctx: ctx, lim: c.Limiter, progress: c.Progress.table(t.TargetSchema, t.TargetName)}
+	fetched := make(chan error, 1)
+	go func() {
+		err := c.Client.Copy(ctx, snap.ID, t.Schema, t.Name, counter)
+		pw.CloseWithError(err)
+		fetched <- err
+	}()
+	_, err = tx.Conn().PgConn().CopyFrom(ctx, pr, fmt.Sprintf("COPY %s (%s) FROM STDIN", into, list))
+	pr.CloseWithError(errors.New("copy ended"))
+	if ferr := <-fetched; ferr != nil {
+		return fmt.Errorf("initial sync: copy %s from %s: %w", target, c.Peer, ferr)
+	}
+	if err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "23505" {
+			return transport.Permanent(fmt.Errorf("initial sync: copy %s: %s already holds a row with a key the source has (%s), written during the copy or before it: set sync.existing_tables = \"ignore\" to keep such rows, or remove them", target, c.Node, pe.Detail))
+		}
+		return fmt.Errorf("initial sync: copy %s: %w", target, err)
+	}
+	if ignore {
+		if _, err := tx.Exec(ctx, fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM pg_temp.pgduet_copy ON CONFLICT DO NOTHING", target, list, list)); err != nil {
+			return fmt.Errorf("initial sync: copy %s: insert from staging: %w", target, err)
+		}
+	}
+	rowsCopied, bytesCopied := counter.rows, counter.bytes
+	seconds := time.Since(start).Seconds()
+	if _, err := tx.Exec(ctx, `INSERT INTO pgduet.initial_sync_tables (pair, schema, name, lsn, rows, bytes, seconds)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		c.Cfg.Pair.Name, t.TargetSchema, t.TargetName, pglsn(snap.LSN), rowsCopied, bytesCopied, seconds); err != nil {
+		return fmt.Errorf("initial sync: record %s: %w", target, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("initial sync: copy %s: commit: %w", target, err)
+	}
+	c.Progress.finish(t.TargetSchema, t.TargetName)
+	c.Logger.Info("initial sync: table copied", "table", target, "rows", rowsCopied, "bytes", bytesCopied,
+		"seconds", seconds)
+	return nil
+}
+
+// countingWriter counts rows (COPY text: one line per row; line breaks in
+// values are escaped) and bytes, and applies the throttle.
+type countingWriter struct {
+	w        io.Writer
+	ctx      context.Context
+	lim      *throttle.Limiter
+	progress *TableProgress
+	rows     int64
+	bytes    int64
+}
+
+func (cw *countingWriter) Write(p []byte) (int, error) {
+	rows := int64(bytes.Count(p, []byte{'\n'}))
+	if err := cw.lim.Wait(cw.ctx, rows, int64(len(p)), 0); err != nil {
+		return 0, err
+	}
+	n, err := cw.w.Write(p)
+	cw.rows += rows
+	cw.bytes += int64(n)
+	cw.progress.add(rows, int64(n))
+	return n, err
+}
+
+// setSequences sets the source's sequence values here.
+func (c Config) setSequences(ctx context.Context, conn *pgx.Conn, snapshot string) error {
+	seqs, err := c.Client.Sequences(ctx, snapshot)
+	if err != nil {
+		return fmt.Errorf("initial sync: sequences from %s: %w", c.Peer, err)
+	}
+	for _, q := range seqs {
+		name := pgx.Identifier{q.Schema, q.Name}.Sanitize()
+		var found bool
+		if err := conn.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", name).Scan(&found); err != nil {
+			return err
+		}
+		if !found {
+			c.Logger.Warn("initial sync: sequence missing here, not set", "sequence", name)
+			continue
+		}
+		if _, err := conn.Exec(ctx, "SELECT pg_catalog.setval($1::regclass, $2, $3)", name, q.LastValue, q.IsCalled); err != nil {
+			return fmt.Errorf("initial sync: set sequence %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// postData runs the recorded post-data statements and marks the sync done,
+// in one transaction.
+func (c Config) postData(ctx context.Context, conn *pgx.Conn) error {
+	c.Progress.set(StateIndexes)
+	var post string
+	if err := conn.QueryRow(ctx, "SELECT post_data FROM pgduet.initial_sync WHERE pair = $1", c.Cfg.Pair.Name).Scan(&post); err != nil {
+		return fmt.Errorf("initial sync: read state: %w", err)
+	}
+	tx, err := beginApplyTx(ctx, conn)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.Background())
+	n := 0
+	if post != "" {
+		sts, err := ddlparse.Split(post)
+		if err != nil {
+			return transport.Permanent(fmt.Errorf("initial sync: recorded post-data: %w", err))
+		}
+		for _, st := range sts {
+			if err := c.execDDL(ctx, tx, stmt{sql: st.Text, tag: st.Tag}); err != nil {
+				return err
+			}
+			n++
+		}
+	}
+	if _, err := tx.Exec(ctx, "UPDATE pgduet.initial_sync SET state = 'done', post_data = '', finished = now() WHERE pair = $1", c.Cfg.Pair.Name); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	// The copy origins are not needed any more (each holds a replication
+	// state slot of max_replication_slots). Their sessions have ended.
+	if _, err := conn.Exec(ctx, `SELECT pg_catalog.pg_replication_origin_drop(roname) FROM pg_catalog.pg_replication_origin
+		WHERE starts_with(roname, $1)`, fmt.Sprintf("pgduet_%s_%s-copy-", c.Cfg.Pair.Name, c.Peer)); err != nil {
+		c.Logger.Warn("initial sync: could not drop the copy origins; drop them with pg_replication_origin_drop", "err", err)
+	}
+	c.Logger.Info("initial sync: indexes, constraints and triggers created", "statements", n)
+	return nil
+}
+
+func pglsn(l change.LSN) string { return l.String() }

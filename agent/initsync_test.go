@@ -1,0 +1,313 @@
+package agent_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgduet/pgduet/agent"
+	"github.com/pgduet/pgduet/agent/pgtest"
+)
+
+// initialSchema is the DDL source's schema for the initial sync tests: several
+// tables (one partitioned, one with every type family), a view, a function,
+// a trigger, a secondary index, a foreign key and a sequence.
+const initialSchema = typesSchema + `
+CREATE TABLE accounts (id bigint PRIMARY KEY, owner text NOT NULL, balance numeric(12,2) NOT NULL DEFAULT 0);
+CREATE INDEX accounts_owner ON accounts (owner);
+CREATE TABLE events (id bigint NOT NULL, at date NOT NULL, account bigint REFERENCES accounts, payload text,
+  PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+CREATE TABLE events_2023 PARTITION OF events FOR VALUES FROM ('2023-01-01') TO ('2024-01-01');
+CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+CREATE SEQUENCE ticket_seq;
+CREATE TABLE tickets (id bigint PRIMARY KEY DEFAULT nextval('ticket_seq'), note text);
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.note := coalesce(NEW.note, 'touched'); RETURN NEW; END $$;
+CREATE TRIGGER tickets_touch BEFORE INSERT ON tickets FOR EACH ROW EXECUTE FUNCTION touch();
+CREATE VIEW rich AS SELECT id, owner FROM accounts WHERE balance > 900;
+`
+
+// loadInitial fills the DDL source with rows rows spread over the tables.
+func loadInitial(t *testing.T, ctx context.Context, p *pair, rows int) {
+	t.Helper()
+	for i := 1; i <= 3; i++ {
+		if _, err := p.conn["east"].Exec(ctx, typesRow, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acc, ev, tk := rows/2, rows*3/10, rows/5
+	p.exec(ctx, "east", fmt.Sprintf(`INSERT INTO accounts SELECT g, 'owner ' || (g %% 1000), g %% 1000 FROM generate_series(1, %d) g`, acc))
+	p.exec(ctx, "east", fmt.Sprintf(`INSERT INTO events SELECT g, date '2023-01-01' + (g %% 700), 1 + g %% %d, md5(g::text) FROM generate_series(1, %d) g`, acc, ev))
+	p.exec(ctx, "east", fmt.Sprintf(`INSERT INTO tickets (note) SELECT CASE WHEN g %% 2 = 0 THEN 'n' || g END FROM generate_series(1, %d) g`, tk))
+	p.exec(ctx, "east", "ANALYZE")
+}
+
+// initialSyncState waits until node's initial sync reports state (as its
+// status shows it) and returns the status.
+func (p *pair) waitInitialSync(ctx context.Context, node, state string) agent.Status {
+	p.t.Helper()
+	var last agent.Status
+	err := pgtest.WaitFor(ctx, fmt.Sprintf("%s initial sync %s", node, state), func(context.Context) (bool, error) {
+		a := p.agent(node)
+		if a == nil {
+			return false, fmt.Errorf("agent %s is not running", node)
+		}
+		last = a.Status()
+		for _, d := range last.Directions {
+			if d.Role == "receive" && d.State == agent.StateFailed {
+				return false, fmt.Errorf("%s receive direction failed: %s", node, d.LastError)
+			}
+		}
+		return last.InitialSync != nil && last.InitialSync.State == state, nil
+	})
+	if err != nil {
+		p.t.Fatalf("%v (last: %+v)", err, last.InitialSync)
+	}
+	return last
+}
+
+// keepWriting runs statements on node until stop is closed, counting those that
+// succeeded. Statements that fail because the table is not there yet (the
+// initial sync creates it) are retried.
+func keepWriting(ctx context.Context, p *pair, node string, stop <-chan struct{}, stmt func(i int) string, errs chan<- error) {
+	conn := p.cluster[node].Connect(p.t, p.db[node])
+	for i := 1; ; i++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		if _, err := conn.Exec(ctx, stmt(i)); err != nil {
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) && pe.Code == "42P01" {
+				time.Sleep(20 * time.Millisecond)
+				continue
+			}
+			errs <- fmt.Errorf("%s: %s: %w", node, stmt(i), err)
+			return
+		}
+	}
+}
+
+// TestInitialSync is acceptance 1 of the initial sync: a source with a
+// million rows over several tables (the all-types table among them), an
+// empty peer, and writes on both nodes while the copy runs. After catch-up
+// both nodes hold the same rows, and the peer has the source's schema:
+// indexes, foreign key, trigger, view, function, sequence value.
+func TestInitialSync(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	p := newPair(t, pairOpts{schema: initialSchema, westEmpty: true,
+		sync: "sync {\n  parallelism = 3\n}"})
+	const rows = 1_000_000
+	loadInitial(t, ctx, p, rows)
+
+	stop := make(chan struct{})
+	errs := make(chan error, 4)
+	var wg sync.WaitGroup
+	// East keeps changing rows the copy reads, and adds new ones.
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		keepWriting(ctx, p, "east", stop, func(i int) string {
+			return fmt.Sprintf("UPDATE accounts SET balance = balance + 1 WHERE id = %d", 1+(i*7919)%(rows/2))
+		}, errs)
+	}()
+	go func() {
+		defer wg.Done()
+		keepWriting(ctx, p, "east", stop, func(i int) string {
+			return fmt.Sprintf("INSERT INTO accounts VALUES (%d, 'new on east', 1)", 10_000_000+i)
+		}, errs)
+	}()
+	// West writes rows of its own as soon as the tables exist there.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		keepWriting(ctx, p, "west", stop, func(i int) string {
+			if i%3 == 0 {
+				return fmt.Sprintf("UPDATE accounts SET owner = 'west again' WHERE id = %d", 20_000_000+i-1)
+			}
+			return fmt.Sprintf("INSERT INTO accounts VALUES (%d, 'new on west', 2)", 20_000_000+i)
+		}, errs)
+	}()
+
+	p.start("east", agent.Knobs{})
+	p.start("west", agent.Knobs{})
+	st := p.waitInitialSync(ctx, "west", "done")
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	var copied int64
+	for _, tb := range st.InitialSync.Tables {
+		if tb.State != "done" {
+			t.Errorf("table %s: state %s after the sync", tb.Table, tb.State)
+		}
+		copied += tb.Rows
+	}
+	if copied < rows {
+		t.Errorf("copied %d rows, want at least %d", copied, rows)
+	}
+	p.waitState(ctx, "east", "send", agent.StateRunning)
+	p.converge(ctx)
+
+	// The schema came along: objects of every kind, and the sequence.
+	for _, q := range []string{
+		`SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes WHERE schemaname = 'public'`,
+		`SELECT string_agg(conname || ':' || contype::text, ',' ORDER BY conname) FROM pg_constraint WHERE connamespace = 'public'::regnamespace`,
+		`SELECT string_agg(tgname, ',' ORDER BY tgname) FROM pg_trigger WHERE NOT tgisinternal`,
+		`SELECT string_agg(typname, ',' ORDER BY typname) FROM pg_type WHERE typnamespace = 'public'::regnamespace AND typtype IN ('e', 'c', 'd')`,
+		`SELECT count(*) FROM rich`,
+	} {
+		p.sameOnBoth(ctx, q, q, "")
+	}
+	for _, q := range []string{"SELECT last_value >= 200000 FROM ticket_seq", "SELECT to_regprocedure('public.touch()') IS NOT NULL"} {
+		if got := p.query(ctx, "west", q); got != "true" {
+			t.Errorf("west: %s = %s", q, got)
+		}
+	}
+}
+
+// TestInitialSyncResumes is acceptance 2: the receiving agent is killed
+// (SIGKILL) in the middle of the copy and started again. The tables copied
+// before the kill stay, the rest are copied again under a new snapshot, and
+// the changes the source made meanwhile land exactly once: both nodes end
+// identical.
+func TestInitialSyncResumes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	schema := ""
+	for i := 1; i <= 4; i++ {
+		schema += fmt.Sprintf("CREATE TABLE part%d (id int PRIMARY KEY, v text);\n", i)
+	}
+	p := newPair(t, pairOpts{schema: schema, westEmpty: true,
+		sync: "sync {\n  parallelism = 1\n}\nthrottle \"initial\" {\n  rows_per_second = 100000\n}"})
+	for i := 1; i <= 4; i++ {
+		p.exec(ctx, "east", fmt.Sprintf("INSERT INTO part%d SELECT g, md5(g::text) FROM generate_series(1, 100000) g", i))
+	}
+	stop := make(chan struct{})
+	errs := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		keepWriting(ctx, p, "east", stop, func(i int) string {
+			return fmt.Sprintf("UPDATE part%d SET v = 'changed %d' WHERE id = %d", 1+i%4, i, 1+(i*7919)%100000)
+		}, errs)
+	}()
+	p.start("east", agent.Knobs{})
+	p.startProcess("west")
+	copied := func() int {
+		var n int
+		err := p.conn["west"].QueryRow(ctx, "SELECT count(*) FROM pgduet.initial_sync_tables").Scan(&n)
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "42P01" {
+			return 0 // west's agent has not installed its schema yet
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if err := pgtest.WaitFor(ctx, "a first table copied", func(context.Context) (bool, error) { return copied() >= 1, nil }); err != nil {
+		t.Fatal(err)
+	}
+	p.sigkill("west")
+	before := copied()
+	if before >= 5 {
+		t.Fatalf("all %d tables were copied before the kill: nothing left to resume", before)
+	}
+	p.start("west", agent.Knobs{})
+	st := p.waitInitialSync(ctx, "west", "done")
+	close(stop)
+	<-done
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	again := 0
+	for _, tb := range st.InitialSync.Tables {
+		if tb.State == "done" && tb.Rows > 0 {
+			again++
+		}
+	}
+	if again == 0 || again+before < 5 {
+		t.Errorf("after the restart %d tables were copied, %d before the kill; want the rest of 5", again, before)
+	}
+	t.Logf("%d tables copied before the kill, %d after", before, again)
+	p.waitState(ctx, "east", "send", agent.StateRunning)
+	p.converge(ctx)
+}
+
+// TestInitialSyncExistingTables is acceptance 3: with existing_tables =
+// "error" a target table that exists already stops the sync, naming it; with
+// "ignore" the sync goes on and the peer's rows win on key collisions.
+func TestInitialSyncExistingTables(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const table = "CREATE TABLE accounts (id bigint PRIMARY KEY, owner text NOT NULL);"
+	t.Run("error", func(t *testing.T) {
+		p := newPair(t, pairOpts{schema: table, westEmpty: true})
+		p.exec(ctx, "west", table)
+		p.exec(ctx, "east", "INSERT INTO accounts SELECT g, 'east' FROM generate_series(1, 100) g")
+		p.cfg.Sync.Schema, p.cfg.Sync.Data = true, true
+		p.start("east", agent.Knobs{})
+		p.start("west", agent.Knobs{})
+		d := p.waitState(ctx, "west", "receive", agent.StateFailed)
+		for _, want := range []string{`"public"."accounts"`, `existing_tables`} {
+			if !strings.Contains(d.LastError, want) {
+				t.Errorf("error %q does not mention %s", d.LastError, want)
+			}
+		}
+		if got := p.query(ctx, "west", "SELECT count(*) FROM accounts"); got != "0" {
+			t.Errorf("west accounts has %s rows after the refusal, want 0", got)
+		}
+	})
+	t.Run("ignore", func(t *testing.T) {
+		p := newPair(t, pairOpts{schema: table, westEmpty: true, sync: "sync {\n  existing_tables = \"ignore\"\n}"})
+		p.exec(ctx, "west", table+"INSERT INTO accounts VALUES (1, 'west'), (1000, 'west only');")
+		p.exec(ctx, "east", "INSERT INTO accounts SELECT g, 'east' FROM generate_series(1, 100) g")
+		p.start("east", agent.Knobs{})
+		p.start("west", agent.Knobs{})
+		p.waitInitialSync(ctx, "west", "done")
+		if got := p.query(ctx, "west", "SELECT count(*), count(*) FILTER (WHERE owner LIKE 'west%') FROM accounts"); got != "101|2" {
+			t.Errorf("west accounts: count, kept = %s, want 101|2", got)
+		}
+		if got := p.query(ctx, "west", "SELECT owner FROM accounts WHERE id = 1"); got != "west" {
+			t.Errorf("west kept %q for id 1, want its own row", got)
+		}
+		// The barrier table did not exist on west: the schema step made it.
+		p.waitState(ctx, "east", "send", agent.StateRunning)
+		p.barrier(ctx, "east")
+	})
+}
+
+// TestInitialSyncThrottle is acceptance 4: with throttle "initial" {
+// rows_per_second }, the copy's rate stays within 10% of the setting.
+func TestInitialSyncThrottle(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const limit = 20000
+	p := newPair(t, pairOpts{schema: "CREATE TABLE big (id int PRIMARY KEY, v text);", westEmpty: true,
+		sync: fmt.Sprintf("sync {\n  parallelism = 1\n}\nthrottle \"initial\" {\n  rows_per_second = %d\n}", limit)})
+	p.exec(ctx, "east", "INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 60000) g")
+	p.start("east", agent.Knobs{})
+	p.start("west", agent.Knobs{})
+	p.waitInitialSync(ctx, "west", "done")
+	var rows int64
+	var seconds float64
+	if err := p.conn["west"].QueryRow(ctx, "SELECT rows, seconds FROM pgduet.initial_sync_tables WHERE name = 'big'").Scan(&rows, &seconds); err != nil {
+		t.Fatal(err)
+	}
+	rate := float64(rows) / seconds
+	t.Logf("copied %d rows in %.2f s: %.0f rows/s (limit %d)", rows, seconds, rate, limit)
+	if rows != 60000 || rate > limit*1.1 || rate < limit*0.9 {
+		t.Errorf("copied %d rows at %.0f rows/s; want 60000 within 10%% of %d rows/s", rows, rate, limit)
+	}
+}
