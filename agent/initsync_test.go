@@ -108,7 +108,7 @@ func TestInitialSync(t *testing.T) {
 	loadInitial(t, ctx, p, rows)
 
 	stop := make(chan struct{})
-	errs := make(chan error, 4)
+	errs := make(chan error, 5)
 	var wg sync.WaitGroup
 	// East keeps changing rows the copy reads, and adds new ones.
 	wg.Add(2)
@@ -124,6 +124,15 @@ func TestInitialSync(t *testing.T) {
 			return fmt.Sprintf("INSERT INTO accounts VALUES (%d, 'new on east', 1)", 10_000_000+i)
 		}, errs)
 	}()
+	// A partitioned table's changes arrive under its partitions' names: the
+	// ones between east's slot and the snapshot must be dropped too.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		keepWriting(ctx, p, "east", stop, func(i int) string {
+			return fmt.Sprintf("INSERT INTO events VALUES (%d, date '2024-03-01', 1, 'during the copy')", 5_000_000+i)
+		}, errs)
+	}()
 	// West writes rows of its own as soon as the tables exist there.
 	wg.Add(1)
 	go func() {
@@ -137,8 +146,10 @@ func TestInitialSync(t *testing.T) {
 	}()
 
 	p.start("east", agent.Knobs{})
+	time.Sleep(time.Second) // changes between east's slot and the snapshot
 	p.start("west", agent.Knobs{})
 	st := p.waitInitialSync(ctx, "west", "done")
+	time.Sleep(time.Second) // and writes on both sides after the copy
 	close(stop)
 	wg.Wait()
 	close(errs)

@@ -36,6 +36,12 @@ type Config struct {
 	AfterSchema func(ctx context.Context) error
 	// ProgressEvery is the log interval of per-table progress (default 10s).
 	ProgressEvery time.Duration
+
+	// resumed: an earlier run did the schema step under another snapshot.
+	// Rows this node wrote since may be in the new snapshot too (they
+	// reached the source), so every table goes through the staging table
+	// and keeps this node's rows on key collisions.
+	resumed bool
 }
 
 // Done reports whether the initial sync of pair is done on the database conn
@@ -111,14 +117,15 @@ func Run(ctx context.Context, c Config) error {
 		}
 	}()
 
+	c.resumed = state != ""
 	if state == "" {
 		if err := c.schemaStep(ctx, conn, snap); err != nil {
 			return causeOf(ctx, err)
 		}
-		if c.AfterSchema != nil {
-			if err := c.AfterSchema(ctx); err != nil {
-				return err
-			}
+	}
+	if c.AfterSchema != nil { // idempotent: also after a restart
+		if err := c.AfterSchema(ctx); err != nil {
+			return err
 		}
 	}
 	if c.Cfg.Sync.Data {
@@ -219,6 +226,18 @@ func (c Config) schemaStep(ctx context.Context, conn *pgx.Conn, snap transport.S
 	return nil
 }
 
+// placesObjects reports pg_dump's SET statements that decide where the
+// objects after them go (table access method, tablespace), which run in
+// order; its other settings are its session's (and a newer pg_dump's may be
+// unknown to an older server).
+func placesObjects(st ddlparse.Statement) bool {
+	if st.Tag != "SET" {
+		return false
+	}
+	f := strings.Fields(strings.ToLower(st.Text))
+	return len(f) >= 2 && f[0] == "set" && (f[1] == "default_table_access_method" || f[1] == "default_tablespace")
+}
+
 // stmt is one statement of the dump, as it runs here.
 type stmt struct {
 	sql, tag string
@@ -249,7 +268,9 @@ func (c Config) execDDL(ctx context.Context, tx pgx.Tx, st stmt) error {
 			c.Logger.Info("initial sync: object exists, kept", "statement", oneLine(st.sql), "err", pe.Message)
 			return nil
 		}
-		return transport.Permanent(fmt.Errorf("initial sync: schema statement failed: %s: %w", oneLine(st.sql), err))
+		// Retried within retry.other: a missing role, a lock conflict or a
+		// lost connection may go away.
+		return fmt.Errorf("initial sync: schema statement failed: %s: %w", oneLine(st.sql), err)
 	}
 	return sp.Commit(ctx)
 }
@@ -323,8 +344,8 @@ func (c Config) dump(ctx context.Context, snapshot string) (pre, keys, post []st
 			return nil, nil, nil, transport.Permanent(fmt.Errorf("initial sync: parse the schema dump (%s): %w", section, err))
 		}
 		for _, st := range sts {
-			if st.Kind != ddlparse.KindDDL && st.Tag != "SET" {
-				continue // SELECT set_config('search_path', ...): this session sets its own
+			if st.Kind != ddlparse.KindDDL && !placesObjects(st) {
+				continue // pg_dump's session settings: this session sets its own
 			}
 			q := st.Text
 			if st.Kind == ddlparse.KindDDL && (len(m.Schemas) > 0 || len(m.Tables) > 0) {
@@ -447,6 +468,12 @@ func (c Config) worker(ctx context.Context, n int, snap transport.Snapshot, work
 	if _, err := conn.Exec(ctx, "SELECT pg_catalog.pg_replication_origin_session_setup($1)", origin); err != nil {
 		return fmt.Errorf("initial sync: use origin %s: %w", origin, err)
 	}
+	defer func() {
+		// Release the origin now, so that it can be dropped at the end.
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, _ = conn.Exec(rctx, "SELECT pg_catalog.pg_replication_origin_session_reset()")
+	}()
 	for t := range work {
 		if err := c.copyTable(ctx, conn, snap, t); err != nil {
 			return err
@@ -471,7 +498,7 @@ func (c Config) copyTable(ctx context.Context, conn *pgx.Conn, snap transport.Sn
 		return fmt.Errorf("initial sync: copy %s: %w", target, err)
 	}
 	defer tx.Rollback(context.Background())
-	ignore := c.Cfg.Sync.ExistingTables == policies.ExistingTablesIgnore
+	ignore := c.Cfg.Sync.ExistingTables == policies.ExistingTablesIgnore || c.resumed
 	into := target
 	if ignore {
 		// Rows whose key the table holds already are kept: COPY into a
@@ -483,16 +510,21 @@ func (c Config) copyTable(ctx context.Context, conn *pgx.Conn, snap transport.Sn
 	}
 	start := time.Now()
 	pr, pw := io.Pipe()
-	counter := &countingWriter{w: pw, ctx: ctx, lim: c.Limiter, progress: c.Progress.table(t.TargetSchema, t.TargetName)}
+	fctx, stopFetch := context.WithCancel(ctx)
+	defer stopFetch()
+	counter := &countingWriter{w: pw, ctx: fctx, lim: c.Limiter, progress: c.Progress.table(t.TargetSchema, t.TargetName)}
 	fetched := make(chan error, 1)
 	go func() {
-		err := c.Client.Copy(ctx, snap.ID, t.Schema, t.Name, counter)
+		err := c.Client.Copy(fctx, snap.ID, t.Schema, t.Name, counter)
 		pw.CloseWithError(err)
 		fetched <- err
 	}()
 	_, err = tx.Conn().PgConn().CopyFrom(ctx, pr, fmt.Sprintf("COPY %s (%s) FROM STDIN", into, list))
-	pr.CloseWithError(errors.New("copy ended"))
-	if ferr := <-fetched; ferr != nil {
+	if err != nil {
+		stopFetch() // the rows have nowhere to go: end the call
+	}
+	pr.CloseWithError(errCopyEnded)
+	if ferr := <-fetched; ferr != nil && err == nil {
 		return fmt.Errorf("initial sync: copy %s from %s: %w", target, c.Peer, ferr)
 	}
 	if err != nil {
@@ -503,7 +535,7 @@ func (c Config) copyTable(ctx context.Context, conn *pgx.Conn, snap transport.Sn
 		return fmt.Errorf("initial sync: copy %s: %w", target, err)
 	}
 	if ignore {
-		if _, err := tx.Exec(ctx, fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM pg_temp.pgduet_copy ON CONFLICT DO NOTHING", target, list, list)); err != nil {
+		if _, err := tx.Exec(ctx, fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM pg_temp.pgduet_copy ON CONFLICT DO NOTHING", target, list, list)); err != nil {
 			return fmt.Errorf("initial sync: copy %s: insert from staging: %w", target, err)
 		}
 	}
@@ -522,6 +554,9 @@ func (c Config) copyTable(ctx context.Context, conn *pgx.Conn, snap transport.Sn
 		"seconds", seconds)
 	return nil
 }
+
+// errCopyEnded ends the fetch of a table whose COPY FROM ended first.
+var errCopyEnded = errors.New("initial sync: the COPY on this node ended")
 
 // countingWriter counts rows (COPY text: one line per row; line breaks in
 // values are escaped) and bytes, and applies the throttle.

@@ -10,8 +10,9 @@ import (
 )
 
 // Skips says which changes from the DDL source the initial sync already
-// holds: a table's changes from transactions that committed before the LSN
-// its rows were copied at, and DDL committed before the schema LSN. The
+// holds: a table's (or its partitions') changes from transactions that
+// committed before the LSN its rows were copied at, and DDL and changes of
+// tables the copy did not record, committed before the schema LSN. The
 // source's stream starts at its slot, which is older than any snapshot, so
 // these arrive and must be dropped, not applied twice.
 type Skips struct {
@@ -36,7 +37,14 @@ func LoadSkips(ctx context.Context, conn *pgx.Conn, pair string) (*Skips, error)
 		return nil, err
 	}
 	k.max = k.schema
-	rows, err := conn.Query(ctx, "SELECT schema::text, name::text, lsn::text FROM pgduet.initial_sync_tables WHERE pair = $1", pair)
+	// A partitioned table's changes arrive under its partitions' names:
+	// they inherit its LSN.
+	rows, err := conn.Query(ctx, `SELECT t.schema::text, t.name::text, t.lsn::text FROM pgduet.initial_sync_tables t WHERE t.pair = $1
+		UNION
+		SELECT n.nspname::text, c.relname::text, t.lsn::text FROM pgduet.initial_sync_tables t
+			CROSS JOIN LATERAL pg_catalog.pg_partition_tree(pg_catalog.to_regclass(pg_catalog.format('%I.%I', t.schema, t.name))) p
+			JOIN pg_catalog.pg_class c ON c.oid = p.relid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		WHERE t.pair = $1`, pair)
 	if err != nil {
 		return nil, fmt.Errorf("initial sync: read copied tables: %w", err)
 	}
@@ -73,11 +81,14 @@ func (k *Skips) Filter(tx *change.Tx) int {
 		return 0
 	}
 	skip := func(t change.TableRef) bool {
-		if t == change.DDLQueue {
+		lsn, ok := k.tables[t]
+		if !ok {
+			// DDL, and tables the copy did not see (dropped or renamed
+			// before its snapshot): before the schema's snapshot, the
+			// copy holds their effect already.
 			return tx.CommitLSN < k.schema
 		}
-		lsn, ok := k.tables[t]
-		return ok && tx.CommitLSN < lsn
+		return tx.CommitLSN < lsn
 	}
 	kept := tx.Changes[:0]
 	dropped := 0

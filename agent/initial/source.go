@@ -107,6 +107,17 @@ func (s *Source) ExportSnapshot(ctx context.Context, ready func(transport.Snapsh
 	if err != nil {
 		return err
 	}
+	// As pg_dump does: a table rewrite (ALTER TABLE ... TYPE, TRUNCATE)
+	// committed after the snapshot would make the table look empty under
+	// it. DDL on a selected table waits until the copy is done.
+	if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '60s'"); err != nil {
+		return err
+	}
+	for t := range held.tables {
+		if _, err := tx.Exec(ctx, "LOCK TABLE "+pgx.Identifier{t[0], t[1]}.Sanitize()+" IN ACCESS SHARE MODE"); err != nil {
+			return fmt.Errorf("initial sync: lock %s: %w", pgx.Identifier{t[0], t[1]}.Sanitize(), err)
+		}
+	}
 	held.lsn = change.LSN(lsn)
 	s.mu.Lock()
 	s.snaps[id] = held
@@ -275,6 +286,30 @@ func (s *Source) selection(ctx context.Context, tx pgx.Tx) (*heldSnapshot, error
 	}
 	if len(problems) > 0 {
 		return nil, transport.Permanent(fmt.Errorf("initial sync on %s: %s", node, strings.Join(problems, "; ")))
+	}
+	// pg_dump excludes a partitioned table, not its partitions: name them.
+	excluded := h.excluded
+	for _, t := range excluded {
+		if err := func() error {
+			rows, err := tx.Query(ctx, `SELECT n.nspname::text, c.relname::text
+				FROM pg_catalog.pg_partition_tree(pg_catalog.to_regclass($1)) p
+				JOIN pg_catalog.pg_class c ON c.oid = p.relid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+				WHERE p.level > 0`, pgx.Identifier{t[0], t[1]}.Sanitize())
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var part [2]string
+				if err := rows.Scan(&part[0], &part[1]); err != nil {
+					return err
+				}
+				h.excluded = append(h.excluded, part)
+			}
+			return rows.Err()
+		}(); err != nil {
+			return nil, fmt.Errorf("initial sync: partitions of %s: %w", pgx.Identifier{t[0], t[1]}.Sanitize(), err)
+		}
 	}
 	// Extensions whose objects live in a dumped schema: pg_dump --schema
 	// leaves their CREATE EXTENSION out unless asked by name.
