@@ -1,6 +1,8 @@
 package initial
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
@@ -54,10 +56,8 @@ func (p *Progress) State() string {
 	return p.state
 }
 
-func (p *Progress) addTable(t transport.SyncTable, done bool) {
-	name := pgx.Identifier{t.TargetSchema, t.TargetName}.Sanitize()
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// entry returns the table's entry, made when missing (p.mu held).
+func (p *Progress) entry(name string) *TableProgress {
 	if p.tables == nil {
 		p.tables = map[string]*TableProgress{}
 	}
@@ -67,11 +67,42 @@ func (p *Progress) addTable(t transport.SyncTable, done bool) {
 		p.tables[name] = tp
 		p.order = append(p.order, name)
 	}
+	return tp
+}
+
+// addTable starts (or restarts) a table that is still to copy.
+func (p *Progress) addTable(t transport.SyncTable) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	tp := p.entry(pgx.Identifier{t.TargetSchema, t.TargetName}.Sanitize())
 	tp.estRows, tp.estBytes = t.EstRows, t.EstBytes
 	tp.rows.Store(0)
 	tp.bytes.Store(0)
 	tp.started.Store(0)
-	tp.done.Store(done)
+	tp.done.Store(false)
+}
+
+// loadCopied shows the tables recorded as copied, with their counts.
+func (p *Progress) loadCopied(ctx context.Context, conn *pgx.Conn, pair string) error {
+	rows, err := conn.Query(ctx, "SELECT schema::text, name::text, rows, bytes FROM pgduet.initial_sync_tables WHERE pair = $1 ORDER BY 1, 2", pair)
+	if err != nil {
+		return fmt.Errorf("initial sync: read copied tables: %w", err)
+	}
+	defer rows.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for rows.Next() {
+		var schema, name string
+		var n, b int64
+		if err := rows.Scan(&schema, &name, &n, &b); err != nil {
+			return err
+		}
+		tp := p.entry(pgx.Identifier{schema, name}.Sanitize())
+		tp.rows.Store(n)
+		tp.bytes.Store(b)
+		tp.done.Store(true)
+	}
+	return rows.Err()
 }
 
 func (p *Progress) table(schema, name string) *TableProgress {

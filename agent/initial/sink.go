@@ -80,6 +80,10 @@ func Run(ctx context.Context, c Config) error {
 		return fmt.Errorf("initial sync: read state: %w", err)
 	}
 	if state == "done" {
+		// Done by an earlier attempt (of this process, or before a restart).
+		if err := c.Progress.loadCopied(ctx, conn, pair); err != nil {
+			return err
+		}
 		c.Progress.set(StateDone)
 		return nil
 	}
@@ -403,10 +407,13 @@ func (c Config) copyTables(ctx context.Context, conn *pgx.Conn, snap transport.S
 	}
 	var todo []transport.SyncTable
 	for _, t := range snap.Tables {
-		c.Progress.addTable(t, done[[2]string{t.TargetSchema, t.TargetName}])
 		if !done[[2]string{t.TargetSchema, t.TargetName}] {
+			c.Progress.addTable(t)
 			todo = append(todo, t)
 		}
+	}
+	if err := c.Progress.loadCopied(ctx, conn, c.Cfg.Pair.Name); err != nil {
+		return err
 	}
 	c.Progress.set(StateCopying)
 	c.Logger.Info("initial sync: copying", "tables", len(todo), "already_copied", len(done), "parallelism", c.Cfg.Sync.Parallelism)
