@@ -3,6 +3,7 @@ package agent_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -337,6 +338,24 @@ func (p *pair) barrier(ctx context.Context, from string) {
 	to := peerOf(from)
 	marker := fmt.Sprintf("INSERT INTO public.barrier VALUES ('%s', 1) ON CONFLICT (node) DO UPDATE SET n = barrier.n + 1", from)
 	if err := pgtest.Barrier(ctx, p.conn[from], p.conn[to], apply.OriginName(p.name, from), marker); err != nil {
+		p.t.Fatalf("barrier %s→%s: %v", from, to, err)
+	}
+	// The origin may pass the position read before the marker with another
+	// transaction of from's (one that committed in between): wait for the
+	// marker row itself too.
+	var n int64
+	if err := p.conn[from].QueryRow(ctx, "SELECT n FROM public.barrier WHERE node = $1", from).Scan(&n); err != nil {
+		p.t.Fatalf("barrier %s→%s: %v", from, to, err)
+	}
+	err := pgtest.WaitFor(ctx, fmt.Sprintf("barrier row of %s on %s", from, to), func(ctx context.Context) (bool, error) {
+		var got int64
+		err := p.conn[to].QueryRow(ctx, "SELECT n FROM public.barrier WHERE node = $1", from).Scan(&got)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return false, nil
+		}
+		return got >= n, err
+	})
+	if err != nil {
 		p.t.Fatalf("barrier %s→%s: %v", from, to, err)
 	}
 }
