@@ -151,14 +151,7 @@ func (v service) Schema(req *peerpb.SchemaRequest, stream grpc.ServerStreamingSe
 	if req.Section != "pre-data" && req.Section != "post-data" {
 		return s.refuse(ctx, codes.InvalidArgument, fmt.Sprintf("protocol error: schema section %q", req.Section))
 	}
-	w := bufio.NewWriterSize(chunkWriter{send: stream.Send}, chunkSize)
-	if err := src.DumpSchema(ctx, req.Snapshot, req.Section, w); err != nil {
-		return s.sourceError(ctx, err)
-	}
-	if err := w.Flush(); err != nil {
-		return s.sourceError(ctx, err)
-	}
-	return nil
+	return s.streamChunks(ctx, stream, func(w io.Writer) error { return src.DumpSchema(ctx, req.Snapshot, req.Section, w) })
 }
 
 func (v service) Copy(req *peerpb.CopyRequest, stream grpc.ServerStreamingServer[peerpb.DataChunk]) error {
@@ -168,8 +161,14 @@ func (v service) Copy(req *peerpb.CopyRequest, stream grpc.ServerStreamingServer
 	if msg != "" {
 		return s.refuse(ctx, code, msg)
 	}
+	return s.streamChunks(ctx, stream, func(w io.Writer) error { return src.CopyTable(ctx, req.Snapshot, req.Schema, req.Name, w) })
+}
+
+// streamChunks runs write with a writer that sends what it is given as
+// DataChunks of chunkSize.
+func (s *Server) streamChunks(ctx context.Context, stream grpc.ServerStreamingServer[peerpb.DataChunk], write func(io.Writer) error) error {
 	w := bufio.NewWriterSize(chunkWriter{send: stream.Send}, chunkSize)
-	if err := src.CopyTable(ctx, req.Snapshot, req.Schema, req.Name, w); err != nil {
+	if err := write(w); err != nil {
 		return s.sourceError(ctx, err)
 	}
 	if err := w.Flush(); err != nil {
