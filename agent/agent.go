@@ -42,6 +42,12 @@ type Knobs struct {
 	// progress committed locally and before the ack is sent. An error returned here
 	// ends the session without the ack, as a crash at that moment would.
 	AfterApplyCommit func(tx *change.Tx) error
+	// CopySplitBytes, when non-zero, replaces initial.DefaultSplitBytes (so
+	// that small test tables are copied in parts).
+	CopySplitBytes int64
+	// AfterCopyPart runs on the receiving node after each part of the initial
+	// copy committed; an error ends that attempt there, as a crash would.
+	AfterCopyPart func(schema, name string, part, parts int) error
 }
 
 // Agent is one node's agent. New validates and prepares; Run does all the I/O.

@@ -6,14 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pgduet/pgduet/agent"
 	"github.com/pgduet/pgduet/agent/localpg"
 	"github.com/pgduet/pgduet/agent/pgtest"
+	"golang.org/x/sync/errgroup"
 )
 
 // BenchmarkCatchUp measures how fast one direction applies a backlog: east
@@ -83,10 +82,13 @@ func benchCatchUp(b *testing.B, policy, phase string, txs, rowsPerTx int) {
 // BenchmarkInitialCopy measures the initial sync's copy next to a raw
 // `COPY ... TO STDOUT | COPY ... FROM STDIN` pipe between the same two
 // clusters (psql to psql through a shell pipe), for 4 tables of 250,000
-// rows: "raw_pipe" pipes the 4 tables one after the other, "raw_pipe_4"
-// pipes them 4 at a time, "pgduet_pN" is the initial sync with sync.parallelism N (data
-// only: the tables exist on west, so both sides build the same indexes), from
-// the receiving agent's start until it reports done.
+// rows. Each iteration of "pgduet_pN" runs, each on a fresh pair, the raw
+// pipe over the 4 tables one after the other ("raw_pipe"), the raw pipe 4
+// tables at a time ("raw_pipe_4"), and the initial sync with
+// sync.parallelism N (data only: the tables exist on west, so both sides
+// build the same indexes), timed from the state row to done. Running them
+// side by side in every iteration keeps the machine's drift out of the
+// ratios: vs_pipe and vs_pipe_4 are pgduet's rows/s over the pipes'.
 //
 //	make bench   (go test -run '^$' -bench InitialCopy -benchtime 3x ./agent/)
 func BenchmarkInitialCopy(b *testing.B) {
@@ -95,78 +97,48 @@ func BenchmarkInitialCopy(b *testing.B) {
 	for i := 1; i <= tables; i++ {
 		schema += fmt.Sprintf("CREATE TABLE copy%d (id bigint PRIMARY KEY, n int NOT NULL, t timestamptz NOT NULL, v text NOT NULL);\n", i)
 	}
-	load := func(b *testing.B, ctx context.Context, p *pair) int64 {
-		var bytes int64
-		for i := 1; i <= tables; i++ {
-			p.exec(ctx, "east", fmt.Sprintf(`INSERT INTO copy%d SELECT g, g %% 1000, '2024-01-01'::timestamptz + g * interval '1 second',
-				repeat(md5(g::text), 2) FROM generate_series(1, %d) g`, i, rowsPerTable))
-		}
-		if err := p.conn["east"].QueryRow(ctx, "SELECT sum(pg_table_size(c.oid))::bigint FROM pg_class c WHERE relname LIKE 'copy_' AND relkind = 'r'").Scan(&bytes); err != nil {
-			b.Fatal(err)
-		}
-		return bytes
-	}
-	run := func(name string, f func(b *testing.B, ctx context.Context, p *pair) time.Duration) {
-		b.Run(name, func(b *testing.B) {
-			var elapsed, copying time.Duration
-			var rows, bytes int64
-			for i := 0; i < b.N; i++ {
-				b.StopTimer()
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-				p := newPair(b, pairOpts{schema: schema,
-					sync: fmt.Sprintf("sync {\n  schema = false\n  data = true\n  parallelism = %d\n}", max(1, parallelismOf(name)))})
-				bytes += load(b, ctx, p)
-				rows += tables * rowsPerTable
-				b.StartTimer()
-				start := time.Now()
-				copying += f(b, ctx, p)
-				elapsed += time.Since(start)
-				b.StopTimer()
-				p.stop("east")
-				p.stop("west")
-				cancel()
-			}
-			b.ReportMetric(float64(rows)/elapsed.Seconds(), "rows/s")
-			b.ReportMetric(float64(bytes)/1e6/elapsed.Seconds(), "MB/s")
-			b.ReportMetric(float64(rows)/copying.Seconds(), "copy_rows/s")
-		})
-	}
-	// pipe is the raw baseline, literally `psql -c COPY ... TO STDOUT | psql
-	// -c COPY ... FROM STDIN` through a shell pipe.
 	bin, err := localpg.FindBin()
 	if err != nil {
 		b.Fatal(err)
 	}
 	psql := filepath.Join(bin, "psql")
-	pipe := func(b *testing.B, ctx context.Context, p *pair, i int) {
+	// pipe is the raw baseline, literally `psql -c COPY ... TO STDOUT | psql
+	// -c COPY ... FROM STDIN` through a shell pipe.
+	pipe := func(ctx context.Context, p *pair, i int) error {
 		cmd := exec.CommandContext(ctx, "sh", "-c", fmt.Sprintf(`"$PSQL" -X -q -d "$SRC" -c "COPY copy%d TO STDOUT" | "$PSQL" -X -q -d "$DST" -c "COPY copy%d FROM STDIN"`, i, i))
 		cmd.Env = append(os.Environ(), "PSQL="+psql, "SRC="+p.cluster["east"].URL(p.db["east"]), "DST="+p.cluster["west"].URL(p.db["west"]),
 			"PGPASSWORD="+pgtest.Password)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			b.Fatalf("%v: %s", err, out)
+			return fmt.Errorf("%v: %s", err, out)
 		}
+		return nil
 	}
-	run("raw_pipe", func(b *testing.B, ctx context.Context, p *pair) time.Duration {
-		start := time.Now()
-		for i := 1; i <= tables; i++ {
-			pipe(b, ctx, p, i)
-		}
-		return time.Since(start)
-	})
-	run("raw_pipe_4", func(b *testing.B, ctx context.Context, p *pair) time.Duration {
-		start := time.Now()
-		var wg sync.WaitGroup
-		for i := 1; i <= tables; i++ {
-			wg.Add(1)
-			go func() { defer wg.Done(); pipe(b, ctx, p, i) }()
-		}
-		wg.Wait()
-		return time.Since(start)
-	})
-	// copy_rows/s of pgduet: from the state row (snapshot taken, schema
-	// step done) to done, without the agents' start-up.
-	for _, n := range []int{1, 2, 4} {
-		run(fmt.Sprintf("pgduet_p%d", n), func(b *testing.B, ctx context.Context, p *pair) time.Duration {
+	// Each run starts from a fresh pair with the rows on east.
+	runs := []struct {
+		name string
+		copy func(b *testing.B, ctx context.Context, p *pair, n int) time.Duration
+	}{
+		{"raw_pipe", func(b *testing.B, ctx context.Context, p *pair, _ int) time.Duration {
+			start := time.Now()
+			for i := 1; i <= tables; i++ {
+				if err := pipe(ctx, p, i); err != nil {
+					b.Fatal(err)
+				}
+			}
+			return time.Since(start)
+		}},
+		{"raw_pipe_4", func(b *testing.B, ctx context.Context, p *pair, _ int) time.Duration {
+			start := time.Now()
+			g, gctx := errgroup.WithContext(ctx)
+			for i := 1; i <= tables; i++ {
+				g.Go(func() error { return pipe(gctx, p, i) })
+			}
+			if err := g.Wait(); err != nil {
+				b.Fatal(err)
+			}
+			return time.Since(start)
+		}},
+		{"pgduet", func(b *testing.B, ctx context.Context, p *pair, _ int) time.Duration {
 			p.start("east", agent.Knobs{})
 			p.start("west", agent.Knobs{})
 			p.waitInitialSync(ctx, "west", "done")
@@ -175,15 +147,45 @@ func BenchmarkInitialCopy(b *testing.B) {
 				b.Fatal(err)
 			}
 			return time.Duration(secs * float64(time.Second))
+		}},
+	}
+	for _, n := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("pgduet_p%d", n), func(b *testing.B) {
+			took := make([]time.Duration, len(runs))
+			var bytes int64
+			for i := 0; i < b.N; i++ {
+				for r, run := range runs {
+					b.StopTimer()
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+					p := newPair(b, pairOpts{schema: schema,
+						sync: fmt.Sprintf("sync {\n  schema = false\n  data = true\n  parallelism = %d\n}", n)})
+					for i := 1; i <= tables; i++ {
+						p.exec(ctx, "east", fmt.Sprintf(`INSERT INTO copy%d SELECT g, g %% 1000, '2024-01-01'::timestamptz + g * interval '1 second',
+							repeat(md5(g::text), 2) FROM generate_series(1, %d) g`, i, rowsPerTable))
+					}
+					if r == 0 {
+						var size int64
+						if err := p.conn["east"].QueryRow(ctx, "SELECT sum(pg_table_size(c.oid))::bigint FROM pg_class c WHERE relname LIKE 'copy_' AND relkind = 'r'").Scan(&size); err != nil {
+							b.Fatal(err)
+						}
+						bytes += size
+					}
+					b.StartTimer()
+					took[r] += run.copy(b, ctx, p, n)
+					b.StopTimer()
+					p.stop("east")
+					p.stop("west")
+					cancel()
+				}
+			}
+			rows := float64(b.N * tables * rowsPerTable)
+			rate := func(d time.Duration) float64 { return rows / d.Seconds() }
+			b.ReportMetric(rate(took[2]), "copy_rows/s")
+			b.ReportMetric(float64(bytes)/1e6/took[2].Seconds(), "MB/s")
+			b.ReportMetric(rate(took[0]), "pipe_rows/s")
+			b.ReportMetric(rate(took[1]), "pipe4_rows/s")
+			b.ReportMetric(rate(took[2])/rate(took[0]), "vs_pipe")
+			b.ReportMetric(rate(took[2])/rate(took[1]), "vs_pipe_4")
 		})
 	}
-}
-
-// parallelismOf reads N from a benchmark name ending in _pN (0 otherwise).
-func parallelismOf(name string) int {
-	var n int
-	if i := strings.LastIndex(name, "_p"); i >= 0 {
-		fmt.Sscanf(name[i+2:], "%d", &n)
-	}
-	return n
 }

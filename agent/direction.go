@@ -13,10 +13,12 @@ type State string
 
 const (
 	StateInitializing State = "initializing"
-	StateSyncing      State = "initial_sync" // receiving: the initial sync runs; the peer's stream waits
-	StateRunning      State = "running"
-	StateRetrying     State = "retrying"
-	StateFailed       State = "failed"
+	// StateSyncing: receiving, the initial sync runs; sending, the stream
+	// waits for the peer's initial sync to end (not counted as a failure).
+	StateSyncing  State = "initial_sync"
+	StateRunning  State = "running"
+	StateRetrying State = "retrying"
+	StateFailed   State = "failed"
 )
 
 // direction holds one direction's state and counters. Stages report into it; the

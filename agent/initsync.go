@@ -93,6 +93,8 @@ func (a *Agent) initialSyncOnce(ctx context.Context, lim *throttle.Limiter) erro
 		Limiter:    lim,
 		Logger:     a.log.With("direction", a.in.name),
 		Progress:   a.initial,
+		SplitBytes: a.opts.Knobs.CopySplitBytes,
+		AfterPart:  a.opts.Knobs.AfterCopyPart,
 		AfterSchema: func(ctx context.Context) error {
 			// New tables: the publication's table list and the
 			// last_write_wins triggers follow.

@@ -147,7 +147,8 @@ func TestInitialSync(t *testing.T) {
 
 	p.start("east", agent.Knobs{})
 	time.Sleep(time.Second) // changes between east's slot and the snapshot
-	p.start("west", agent.Knobs{})
+	// Tables over 8 MB are copied in parts (block ranges) in parallel.
+	p.start("west", agent.Knobs{CopySplitBytes: 8 << 20})
 	st := p.waitInitialSync(ctx, "west", "done")
 	time.Sleep(time.Second) // and writes on both sides after the copy
 	close(stop)
@@ -158,8 +159,11 @@ func TestInitialSync(t *testing.T) {
 	}
 	var copied int64
 	for _, tb := range st.InitialSync.Tables {
-		if tb.State != "done" {
-			t.Errorf("table %s: state %s after the sync", tb.Table, tb.State)
+		if tb.State != "done" || tb.PartsDone != tb.Parts {
+			t.Errorf("table %s: state %s, %d of %d parts after the sync", tb.Table, tb.State, tb.PartsDone, tb.Parts)
+		}
+		if tb.Table == `"public"."accounts"` && tb.Parts < 2 {
+			t.Errorf("table %s (%d bytes) was copied in %d part(s), want it split", tb.Table, tb.Bytes, tb.Parts)
 		}
 		copied += tb.Rows
 	}
@@ -256,6 +260,70 @@ func TestInitialSyncResumes(t *testing.T) {
 	p.converge(ctx)
 }
 
+// TestInitialSyncPartsRedone: a table copied in parts, whose copy stops after
+// two of them (as a crash would) while the source changes every row. The next
+// attempt takes a new snapshot, so the two parts' rows (from the old one) are
+// taken out and the table is copied again: had they stayed, the changes made
+// between the snapshots would be missing on west, since they are in neither
+// the copy nor the stream (the stream drops what the new snapshot holds).
+func TestInitialSyncPartsRedone(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	p := newPair(t, pairOpts{schema: "CREATE TABLE big (id int PRIMARY KEY, n int NOT NULL, v text NOT NULL);\n",
+		westEmpty: true, sync: "sync {\n  parallelism = 1\n}"})
+	const rows = 200_000
+	p.exec(ctx, "east", fmt.Sprintf("INSERT INTO big SELECT g, 0, md5(g::text) FROM generate_series(1, %d) g", rows))
+	p.exec(ctx, "east", "ANALYZE")
+	east := p.cluster["east"].Connect(t, p.db["east"])
+	var mu sync.Mutex
+	calls := 0
+	stopped := false
+	p.start("east", agent.Knobs{})
+	p.start("west", agent.Knobs{CopySplitBytes: 4 << 20, AfterCopyPart: func(schema, name string, part, parts int) error {
+		if name != "big" {
+			return nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if stopped || part < 1 {
+			return nil
+		}
+		stopped = true
+		if parts < 3 {
+			return fmt.Errorf("test: big is copied in %d parts, want at least 3", parts)
+		}
+		// Every row changes after the first snapshot and before the next.
+		if _, err := east.Exec(ctx, "UPDATE big SET n = n + 1"); err != nil {
+			return fmt.Errorf("test: update on east: %w", err)
+		}
+		return errors.New("test: the copy stops after two parts")
+	}})
+	st := p.waitInitialSync(ctx, "west", "done")
+	mu.Lock()
+	if !stopped {
+		t.Errorf("the copy never reached its second part")
+	}
+	mu.Unlock()
+	var parts, recorded int
+	var copied int64
+	if err := p.conn["west"].QueryRow(ctx, "SELECT max(parts), count(*), sum(rows) FROM pgduet.initial_sync_tables WHERE name = 'big'").Scan(&parts, &recorded, &copied); err != nil {
+		t.Fatal(err)
+	}
+	if recorded != parts || copied != rows {
+		t.Errorf("big: %d parts recorded of %d, %d rows; want all, %d rows", recorded, parts, copied, rows)
+	}
+	if calls != parts+2 {
+		t.Errorf("%d parts of big committed in all; want the 2 of the first attempt and all %d of the second", calls, parts)
+	}
+	if got := p.query(ctx, "west", "SELECT count(*) FILTER (WHERE n = 1) || '/' || count(*) FROM big"); got != fmt.Sprintf("%d/%d", rows, rows) {
+		t.Errorf("west: rows with the change made between the snapshots / all rows = %s, want %d/%d", got, rows, rows)
+	}
+	t.Logf("big copied in %d parts; status: %+v", parts, st.InitialSync.Tables)
+	p.waitState(ctx, "east", "send", agent.StateRunning)
+	p.converge(ctx)
+}
+
 // TestInitialSyncExistingTables is acceptance 3: with existing_tables =
 // "error" a target table that exists already stops the sync, naming it; with
 // "ignore" the sync goes on and the peer's rows win on key collisions.
@@ -300,25 +368,46 @@ func TestInitialSyncExistingTables(t *testing.T) {
 }
 
 // TestInitialSyncThrottle is acceptance 4: with throttle "initial" {
-// rows_per_second }, the copy's rate stays within 10% of the setting.
+// rows_per_second }, the copy's rate stays within 10% of the setting. It
+// also shows that the DDL source's stream waits for the copy in state
+// initial_sync, for longer than retry.connection, without failing.
 func TestInitialSyncThrottle(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	const limit = 20000
-	p := newPair(t, pairOpts{schema: "CREATE TABLE big (id int PRIMARY KEY, v text);", westEmpty: true,
+	// retry.connection is shorter than the copy (10 s): east's stream,
+	// refused while west copies, waits without counting that as a failure.
+	const rows = 200_000
+	p := newPair(t, pairOpts{schema: "CREATE TABLE big (id int PRIMARY KEY, v text);", westEmpty: true, retryConn: "4s",
 		sync: fmt.Sprintf("sync {\n  parallelism = 1\n}\nthrottle \"initial\" {\n  rows_per_second = %d\n}", limit)})
-	p.exec(ctx, "east", "INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 60000) g")
+	p.exec(ctx, "east", fmt.Sprintf("INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, %d) g", rows))
 	p.start("east", agent.Knobs{})
 	p.start("west", agent.Knobs{})
-	p.waitInitialSync(ctx, "west", "done")
-	var rows int64
-	var seconds float64
-	if err := p.conn["west"].QueryRow(ctx, "SELECT rows, seconds FROM pgduet.initial_sync_tables WHERE name = 'big'").Scan(&rows, &seconds); err != nil {
+	seen := map[agent.State]bool{}
+	err := pgtest.WaitFor(ctx, "west's initial sync done", func(context.Context) (bool, error) {
+		for _, d := range p.agent("east").Status().Directions {
+			if d.Role == "send" {
+				seen[d.State] = true
+			}
+		}
+		st := p.agent("west").Status()
+		return st.InitialSync != nil && st.InitialSync.State == "done", nil
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	rate := float64(rows) / seconds
-	t.Logf("copied %d rows in %.2f s: %.0f rows/s (limit %d)", rows, seconds, rate, limit)
-	if rows != 60000 || rate > limit*1.1 || rate < limit*0.9 {
-		t.Errorf("copied %d rows at %.0f rows/s; want 60000 within 10%% of %d rows/s", rows, rate, limit)
+	if !seen[agent.StateSyncing] || seen[agent.StateFailed] {
+		t.Errorf("east's send direction went through %v while west copied; want initial_sync and never failed", seen)
+	}
+	p.waitState(ctx, "east", "send", agent.StateRunning)
+	var copied int64
+	var seconds float64
+	if err := p.conn["west"].QueryRow(ctx, "SELECT rows, seconds FROM pgduet.initial_sync_tables WHERE name = 'big'").Scan(&copied, &seconds); err != nil {
+		t.Fatal(err)
+	}
+	rate := float64(copied) / seconds
+	t.Logf("copied %d rows in %.2f s: %.0f rows/s (limit %d)", copied, seconds, rate, limit)
+	if copied != rows || rate > limit*1.1 || rate < limit*0.9 {
+		t.Errorf("copied %d rows at %.0f rows/s; want %d within 10%% of %d rows/s", copied, rate, rows, limit)
 	}
 }

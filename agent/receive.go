@@ -26,7 +26,7 @@ func (a *Agent) Open(ctx context.Context, h transport.Hello) (change.LSN, transp
 			a.in.name, a.node.Name, err, a.node.Name))
 	}
 	if a.syncing.Load() {
-		return 0, nil, fmt.Errorf("%w on %s (%s): the stream from %s starts when it is done", errSyncing, a.node.Name, a.initial.State(), a.peer.Name)
+		return 0, nil, transport.Busy(fmt.Errorf("%w on %s (%s): the stream from %s starts when it is done", errSyncing, a.node.Name, a.initial.State(), a.peer.Name))
 	}
 	a.closeInbound() // the transport ends an old stream before a new Open; be sure
 	skips, err := a.loadSkips(ctx)

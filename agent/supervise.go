@@ -145,6 +145,8 @@ func (a *Agent) window(c errClass) time.Duration {
 //   - a permanent error: the direction fails at once; the supervisor keeps
 //     probing at the longest back-off, so a peer that is fixed and restarted is
 //     picked up again without restarting this agent;
+//   - the peer is busy (its initial sync runs): the direction shows
+//     "initial_sync" and waits, with no failure counted;
 //   - a retryable error: the direction is "retrying" until the error's retry
 //     window (counted from the first failure of the streak) runs out, then
 //     "failed", with further probes as above.
@@ -164,8 +166,15 @@ func (a *Agent) supervise(ctx context.Context, d *direction, session func(contex
 			err = errors.New("session ended without an error")
 		}
 		class := classify(err)
+		if transport.IsBusy(err) {
+			// The peer's initial sync runs: wait for it, however long it
+			// takes, without counting a failure.
+			d.healthy()
+		}
 		streak := d.failing(time.Now())
 		switch {
+		case transport.IsBusy(err):
+			d.setState(StateSyncing, err)
 		case class == classPermanent:
 			d.setState(StateFailed, err)
 		case streak >= a.window(class):

@@ -92,7 +92,7 @@ type collector struct{ src Source }
 
 var (
 	labels     = []string{"pair", "node", "direction", "role"}
-	descState  = prometheus.NewDesc("pgduet_direction_up", "1 when the direction is running, 0 when initializing, retrying or failed.", append(labels, "state"), nil)
+	descState  = prometheus.NewDesc("pgduet_direction_up", "1 when the direction is running, 0 when initializing, in the initial sync, retrying or failed.", append(labels, "state"), nil)
 	descTx     = prometheus.NewDesc("pgduet_transactions_total", "Source transactions shipped and acknowledged (send) or applied (receive).", labels, nil)
 	descChg    = prometheus.NewDesc("pgduet_changes_total", "Row changes in those transactions.", labels, nil)
 	descLagB   = prometheus.NewDesc("pgduet_lag_bytes", "WAL bytes between the source's position and what the peer confirmed.", labels, nil)

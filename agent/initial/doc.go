@@ -12,7 +12,8 @@
 //	           transaction held open while the copy runs
 //	Schema     pg_dump --schema-only --snapshot, pre-data then post-data
 //	Copy       COPY (SELECT replicated columns FROM table WHERE filter) TO STDOUT
-//	           under the snapshot, one table per call, parallel calls
+//	           under the snapshot, one table or one part of a table (a
+//	           range of its heap blocks) per call, parallel calls
 //	Sequences  the selected sequences' values
 //
 // On the receiving node:
@@ -23,9 +24,14 @@
 //     mode (no event trigger fires), and records L as the schema LSN and
 //     the rest of post-data for later.
 //  2. Each table is copied by COPY FROM in one transaction that also
-//     records the table as copied at L. A killed copy leaves the table as
-//     it was; a restart copies the tables that are not recorded yet, under a
-//     new snapshot L2 (and records L2 for them). Rows are written under
+//     records the table as copied at L; a table larger than SplitBytes in
+//     parts (block ranges, read with a TID range scan), each in one such
+//     transaction, which the workers copy in parallel. A killed copy leaves
+//     the table, or the part, as it was; a restart copies what is not
+//     recorded yet under a new snapshot L2 (and records L2 for it). The
+//     parts of a table copied only in part came from the old snapshot: their
+//     rows (found by the copying transaction's xid as xmin) and records are
+//     deleted before the table is copied again. Rows are written under
 //     origins of their own (pgduet_<pair>_<source>-copy-<n>, one per worker:
 //     PostgreSQL 15 lets one session at a time use an origin), so the
 //     receiving node's own capture does not send them back.

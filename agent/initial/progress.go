@@ -41,6 +41,8 @@ type TableProgress struct {
 	bytes    atomic.Int64
 	started  atomic.Int64 // unix nanos of the first byte
 	done     atomic.Bool
+	parts    int          // how many parts it is copied in (1: whole)
+	left     atomic.Int64 // parts not copied yet
 }
 
 func (p *Progress) set(state string) {
@@ -70,21 +72,26 @@ func (p *Progress) entry(name string) *TableProgress {
 	return tp
 }
 
-// addTable starts (or restarts) a table that is still to copy.
-func (p *Progress) addTable(t transport.SyncTable) {
+// addTable starts (or restarts) a table that is still to copy, in parts.
+func (p *Progress) addTable(t transport.SyncTable, parts int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	tp := p.entry(pgx.Identifier{t.TargetSchema, t.TargetName}.Sanitize())
 	tp.estRows, tp.estBytes = t.EstRows, t.EstBytes
+	tp.parts = parts
+	tp.left.Store(int64(parts))
 	tp.rows.Store(0)
 	tp.bytes.Store(0)
 	tp.started.Store(0)
 	tp.done.Store(false)
 }
 
-// loadCopied shows the tables recorded as copied, with their counts.
+// loadCopied shows the tables recorded as copied (all their parts), with
+// their counts.
 func (p *Progress) loadCopied(ctx context.Context, conn *pgx.Conn, pair string) error {
-	rows, err := conn.Query(ctx, "SELECT schema::text, name::text, rows, bytes FROM pgduet.initial_sync_tables WHERE pair = $1 ORDER BY 1, 2", pair)
+	rows, err := conn.Query(ctx, `SELECT schema::text, name::text, sum(rows)::bigint, sum(bytes)::bigint, max(parts)
+		FROM pgduet.initial_sync_tables WHERE pair = $1
+		GROUP BY schema, name HAVING count(*) = max(parts) ORDER BY 1, 2`, pair)
 	if err != nil {
 		return fmt.Errorf("initial sync: read copied tables: %w", err)
 	}
@@ -94,10 +101,12 @@ func (p *Progress) loadCopied(ctx context.Context, conn *pgx.Conn, pair string) 
 	for rows.Next() {
 		var schema, name string
 		var n, b int64
-		if err := rows.Scan(&schema, &name, &n, &b); err != nil {
+		var parts int
+		if err := rows.Scan(&schema, &name, &n, &b, &parts); err != nil {
 			return err
 		}
 		tp := p.entry(pgx.Identifier{schema, name}.Sanitize())
+		tp.parts = parts
 		tp.rows.Store(n)
 		tp.bytes.Store(b)
 		tp.done.Store(true)
@@ -111,8 +120,9 @@ func (p *Progress) table(schema, name string) *TableProgress {
 	return p.tables[pgx.Identifier{schema, name}.Sanitize()]
 }
 
+// finish counts one part of the table copied; the last one finishes it.
 func (p *Progress) finish(schema, name string) {
-	if tp := p.table(schema, name); tp != nil {
+	if tp := p.table(schema, name); tp != nil && tp.left.Add(-1) <= 0 {
 		tp.done.Store(true)
 	}
 }
@@ -133,6 +143,11 @@ type TableReport struct {
 	Rows    int64   `json:"rows"`
 	Bytes   int64   `json:"bytes"`
 	Percent float64 `json:"percent"` // of the source's row estimate (0 when it has none)
+	// Parts is how many parts (block ranges copied in parallel, each in a
+	// transaction of its own) the table is copied in; PartsDone, how many
+	// are copied.
+	Parts     int `json:"parts"`
+	PartsDone int `json:"parts_done"`
 	// ETASeconds is the estimated time left at the table's rate so far (0
 	// when unknown or done).
 	ETASeconds float64 `json:"eta_seconds"`
@@ -152,10 +167,11 @@ func (p *Progress) Report() Report {
 	now := time.Now()
 	for _, name := range p.order {
 		tp := p.tables[name]
-		tr := TableReport{Table: name, Rows: tp.rows.Load(), Bytes: tp.bytes.Load(), State: "waiting"}
+		tr := TableReport{Table: name, Rows: tp.rows.Load(), Bytes: tp.bytes.Load(), State: "waiting",
+			Parts: tp.parts, PartsDone: tp.parts - int(tp.left.Load())}
 		switch {
 		case tp.done.Load():
-			tr.State, tr.Percent = "done", 100
+			tr.State, tr.Percent, tr.PartsDone = "done", 100, tp.parts
 		case tp.started.Load() != 0:
 			tr.State = "copying"
 			if tp.estRows > 0 {

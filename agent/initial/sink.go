@@ -36,6 +36,12 @@ type Config struct {
 	AfterSchema func(ctx context.Context) error
 	// ProgressEvery is the log interval of per-table progress (default 10s).
 	ProgressEvery time.Duration
+	// SplitBytes: tables larger than this are copied in parts of about this
+	// size (0: DefaultSplitBytes; negative: never split).
+	SplitBytes int64
+	// AfterPart, when set (tests), runs after each part committed; an error
+	// ends the run there, as a crash would.
+	AfterPart func(schema, name string, part, parts int) error
 
 	// resumed: an earlier run did the schema step under another snapshot.
 	// Rows this node wrote since may be in the new snapshot too (they
@@ -64,6 +70,9 @@ func Run(ctx context.Context, c Config) error {
 	}
 	if c.Progress == nil {
 		c.Progress = &Progress{}
+	}
+	if c.SplitBytes == 0 {
+		c.SplitBytes = DefaultSplitBytes
 	}
 	conn, err := connect(ctx, c.ConnString)
 	if err != nil {
@@ -387,37 +396,93 @@ func Mapping(cfg *policies.Config) ddlparse.Mapping {
 	return m
 }
 
-// copyTables copies every table not recorded yet, Parallelism at a time.
+// DefaultSplitBytes is the size (pg_table_size at the snapshot) above which
+// a table is copied in parts of about that size: block ranges of its heap
+// that the workers copy in parallel, each in a transaction of its own.
+const DefaultSplitBytes = 256 << 20
+
+// maxParts bounds the parts of one table.
+const maxParts = 1024
+
+// part is one COPY: a table, or a block range of it, in one transaction.
+type part struct {
+	t      transport.SyncTable
+	n, of  int // part n of `of` (0-based)
+	blocks transport.Blocks
+}
+
+// parts splits t in block ranges of about splitBytes (0: never split). A
+// partitioned table (no blocks) is copied whole, through its root.
+func parts(t transport.SyncTable, splitBytes int64) []part {
+	n := int64(1)
+	if splitBytes > 0 && t.Blocks > 1 && t.EstBytes > splitBytes {
+		n = min((t.EstBytes+splitBytes-1)/splitBytes, t.Blocks, maxParts)
+	}
+	out := make([]part, n)
+	for i := range n {
+		// Part i covers blocks [i*B/n, (i+1)*B/n); the first starts at 0 and
+		// the last has no end (rows the snapshot sees may not be in blocks
+		// added since it was taken, but a bound there would be a guess).
+		p := part{t: t, n: int(i), of: int(n)}
+		if i > 0 {
+			p.blocks.From = uint32(i * t.Blocks / n)
+		}
+		if i < n-1 {
+			p.blocks.To = uint32((i + 1) * t.Blocks / n)
+		}
+		out[i] = p
+	}
+	return out
+}
+
+// copyTables copies every table not recorded yet, in parts, Parallelism
+// parts at a time. Tables an earlier attempt copied only some parts of
+// (under another snapshot) are taken out first (undoParts).
 func (c Config) copyTables(ctx context.Context, conn *pgx.Conn, snap transport.Snapshot) error {
-	done := map[[2]string]bool{}
-	rows, err := conn.Query(ctx, "SELECT schema::text, name::text FROM pgduet.initial_sync_tables WHERE pair = $1", c.Cfg.Pair.Name)
+	type recorded struct{ parts, have int }
+	rec := map[[2]string]*recorded{}
+	rows, err := conn.Query(ctx, "SELECT schema::text, name::text, max(parts), count(*) FROM pgduet.initial_sync_tables WHERE pair = $1 GROUP BY 1, 2", c.Cfg.Pair.Name)
 	if err != nil {
 		return fmt.Errorf("initial sync: read copied tables: %w", err)
 	}
 	for rows.Next() {
 		var s, n string
-		if err := rows.Scan(&s, &n); err != nil {
+		var r recorded
+		if err := rows.Scan(&s, &n, &r.parts, &r.have); err != nil {
 			rows.Close()
 			return err
 		}
-		done[[2]string{s, n}] = true
+		rec[[2]string{s, n}] = &r
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	var todo []transport.SyncTable
+	done := 0
+	var todo []part
+	var partial []transport.SyncTable
 	for _, t := range snap.Tables {
-		if !done[[2]string{t.TargetSchema, t.TargetName}] {
-			c.Progress.addTable(t)
-			todo = append(todo, t)
+		key := [2]string{t.TargetSchema, t.TargetName}
+		if r := rec[key]; r != nil {
+			if r.have >= r.parts {
+				done++
+				continue
+			}
+			partial = append(partial, t)
 		}
+		ps := parts(t, c.SplitBytes)
+		c.Progress.addTable(t, len(ps))
+		todo = append(todo, ps...)
+	}
+	if err := c.undoParts(ctx, partial); err != nil {
+		return err
 	}
 	if err := c.Progress.loadCopied(ctx, conn, c.Cfg.Pair.Name); err != nil {
 		return err
 	}
 	c.Progress.set(StateCopying)
-	c.Logger.Info("initial sync: copying", "tables", len(todo), "already_copied", len(done), "parallelism", c.Cfg.Sync.Parallelism)
-	work := make(chan transport.SyncTable)
+	c.Logger.Info("initial sync: copying", "tables", len(snap.Tables)-done, "parts", len(todo), "already_copied", done,
+		"parallelism", c.Cfg.Sync.Parallelism)
+	work := make(chan part)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(work)
@@ -460,38 +525,100 @@ func copyOrigin(pair, source string, n int) string {
 	return fmt.Sprintf("pgduet_%s_%s-copy-%d", pair, source, n)
 }
 
-// worker copies tables from work on a connection of its own, under its own origin.
-func (c Config) worker(ctx context.Context, n int, snap transport.Snapshot, work <-chan transport.SyncTable) error {
-	conn, err := connect(ctx, c.ConnString)
+// originConn connects with worker n's origin set up for the session; release
+// ends the session and closes the connection.
+func (c Config) originConn(ctx context.Context, n int) (conn *pgx.Conn, release func(), err error) {
+	conn, err = connect(ctx, c.ConnString)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer conn.Close(context.Background())
 	origin := copyOrigin(c.Cfg.Pair.Name, c.Peer, n)
 	if _, err := conn.Exec(ctx, `SELECT pg_catalog.pg_replication_origin_create($1)
 		WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_origin WHERE roname = $1)`, origin); err != nil {
-		return fmt.Errorf("initial sync: create origin %s: %w", origin, err)
+		conn.Close(context.Background())
+		return nil, nil, fmt.Errorf("initial sync: create origin %s: %w", origin, err)
 	}
 	if _, err := conn.Exec(ctx, "SELECT pg_catalog.pg_replication_origin_session_setup($1)", origin); err != nil {
-		return fmt.Errorf("initial sync: use origin %s: %w", origin, err)
+		conn.Close(context.Background())
+		return nil, nil, fmt.Errorf("initial sync: use origin %s: %w", origin, err)
 	}
-	defer func() {
+	return conn, func() {
 		// Release the origin now, so that it can be dropped at the end.
 		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_, _ = conn.Exec(rctx, "SELECT pg_catalog.pg_replication_origin_session_reset()")
-	}()
-	for t := range work {
-		if err := c.copyTable(ctx, conn, snap, t); err != nil {
+		conn.Close(rctx)
+	}, nil
+}
+
+// worker copies parts from work on a connection of its own, under its own origin.
+func (c Config) worker(ctx context.Context, n int, snap transport.Snapshot, work <-chan part) error {
+	conn, release, err := c.originConn(ctx, n)
+	if err != nil {
+		return err
+	}
+	defer release()
+	for p := range work {
+		if err := c.copyPart(ctx, conn, snap, p); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// copyTable copies one table in one transaction, which also records it.
-func (c Config) copyTable(ctx context.Context, conn *pgx.Conn, snap transport.Snapshot, t transport.SyncTable) error {
+// undoParts takes out what earlier attempts copied of tables they left with
+// only some parts copied: those parts came from another snapshot than the
+// rest will. The rows still carrying a recorded part's transaction id as
+// xmin are deleted, with the parts' records, under a copy origin so that
+// the deletes are not replicated. Rows this node changed since keep their
+// new version, and the copy keeps them (it goes through the staging table
+// on a resumed run); their change reaches the source through the stream.
+func (c Config) undoParts(ctx context.Context, tables []transport.SyncTable) error {
+	if len(tables) == 0 {
+		return nil
+	}
+	conn, release, err := c.originConn(ctx, 1)
+	if err != nil {
+		return err
+	}
+	defer release()
+	for _, t := range tables {
+		target := pgx.Identifier{t.TargetSchema, t.TargetName}.Sanitize()
+		tx, err := beginApplyTx(ctx, conn)
+		if err != nil {
+			return fmt.Errorf("initial sync: undo the parts of %s: %w", target, err)
+		}
+		// xmin is the 32-bit transaction id, xid8 the 64-bit one.
+		tag, err := tx.Exec(ctx, fmt.Sprintf(`DELETE FROM %s WHERE xmin::text::bigint IN (
+			SELECT xid::text::bigint %% 4294967296 FROM pgduet.initial_sync_tables
+			WHERE pair = $1 AND schema = $2 AND name = $3 AND xid IS NOT NULL)`, target),
+			c.Cfg.Pair.Name, t.TargetSchema, t.TargetName)
+		if err != nil {
+			tx.Rollback(context.Background())
+			return fmt.Errorf("initial sync: undo the parts of %s: %w", target, err)
+		}
+		if _, err := tx.Exec(ctx, "DELETE FROM pgduet.initial_sync_tables WHERE pair = $1 AND schema = $2 AND name = $3",
+			c.Cfg.Pair.Name, t.TargetSchema, t.TargetName); err != nil {
+			tx.Rollback(context.Background())
+			return fmt.Errorf("initial sync: undo the parts of %s: %w", target, err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return fmt.Errorf("initial sync: undo the parts of %s: commit: %w", target, err)
+		}
+		c.Logger.Info("initial sync: table left partly copied by an earlier attempt: its copied rows are taken out, and it is copied again",
+			"table", target, "rows_deleted", tag.RowsAffected())
+	}
+	return nil
+}
+
+// copyPart copies one part of a table in one transaction, which also records it.
+func (c Config) copyPart(ctx context.Context, conn *pgx.Conn, snap transport.Snapshot, p part) error {
+	t := p.t
 	target := pgx.Identifier{t.TargetSchema, t.TargetName}.Sanitize()
+	label := target
+	if p.of > 1 {
+		label = fmt.Sprintf("%s (part %d of %d)", target, p.n+1, p.of)
+	}
 	cols := make([]string, len(t.TargetColumns))
 	for i, col := range t.TargetColumns {
 		cols[i] = pgx.Identifier{col}.Sanitize()
@@ -502,7 +629,7 @@ func (c Config) copyTable(ctx context.Context, conn *pgx.Conn, snap transport.Sn
 	}
 	tx, err := beginApplyTx(ctx, conn)
 	if err != nil {
-		return fmt.Errorf("initial sync: copy %s: %w", target, err)
+		return fmt.Errorf("initial sync: copy %s: %w", label, err)
 	}
 	defer tx.Rollback(context.Background())
 	ignore := c.Cfg.Sync.ExistingTables == policies.ExistingTablesIgnore || c.resumed
@@ -511,80 +638,84 @@ func (c Config) copyTable(ctx context.Context, conn *pgx.Conn, snap transport.Sn
 		// Rows whose key the table holds already are kept: COPY into a
 		// staging table, then insert what does not collide.
 		if _, err := tx.Exec(ctx, fmt.Sprintf("CREATE TEMPORARY TABLE pgduet_copy ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA", list, target)); err != nil {
-			return fmt.Errorf("initial sync: copy %s: staging table: %w", target, err)
+			return fmt.Errorf("initial sync: copy %s: staging table: %w", label, err)
 		}
 		into = "pg_temp.pgduet_copy"
 	}
 	start := time.Now()
-	pr, pw := io.Pipe()
 	fctx, stopFetch := context.WithCancel(ctx)
 	defer stopFetch()
-	counter := &countingWriter{w: pw, ctx: fctx, lim: c.Limiter, progress: c.Progress.table(t.TargetSchema, t.TargetName)}
-	fetched := make(chan error, 1)
-	go func() {
-		err := c.Client.Copy(fctx, snap.ID, t.Schema, t.Name, counter)
-		pw.CloseWithError(err)
-		fetched <- err
-	}()
-	_, err = tx.Conn().PgConn().CopyFrom(ctx, pr, fmt.Sprintf("COPY %s (%s) FROM STDIN", into, list))
+	src, err := c.Client.Copy(fctx, snap.ID, t.Schema, t.Name, p.blocks)
 	if err != nil {
-		stopFetch() // the rows have nowhere to go: end the call
+		return fmt.Errorf("initial sync: copy %s from %s: %w", label, c.Peer, err)
 	}
-	pr.CloseWithError(errCopyEnded)
-	if ferr := <-fetched; ferr != nil && err == nil {
-		return fmt.Errorf("initial sync: copy %s from %s: %w", target, c.Peer, ferr)
+	counter := &countingReader{r: src, ctx: fctx, lim: c.Limiter, progress: c.Progress.table(t.TargetSchema, t.TargetName)}
+	_, err = tx.Conn().PgConn().CopyFrom(ctx, counter, fmt.Sprintf("COPY %s (%s) FROM STDIN", into, list))
+	stopFetch() // the call has ended, or the rows have nowhere to go
+	if counter.err != nil {
+		// The rows stopped coming: COPY FROM failed because of that.
+		return fmt.Errorf("initial sync: copy %s from %s: %w", label, c.Peer, counter.err)
 	}
 	if err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "23505" {
-			return transport.Permanent(fmt.Errorf("initial sync: copy %s: %s already holds a row with a key the source has (%s), written during the copy or before it: set sync.existing_tables = \"ignore\" to keep such rows, or remove them", target, c.Node, pe.Detail))
+			return transport.Permanent(fmt.Errorf("initial sync: copy %s: %s already holds a row with a key the source has (%s), written during the copy or before it: set sync.existing_tables = \"ignore\" to keep such rows, or remove them", label, c.Node, pe.Detail))
 		}
-		return fmt.Errorf("initial sync: copy %s: %w", target, err)
+		return fmt.Errorf("initial sync: copy %s: %w", label, err)
 	}
 	if ignore {
 		if _, err := tx.Exec(ctx, fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM pg_temp.pgduet_copy ON CONFLICT DO NOTHING", target, list, list)); err != nil {
-			return fmt.Errorf("initial sync: copy %s: insert from staging: %w", target, err)
+			return fmt.Errorf("initial sync: copy %s: insert from staging: %w", label, err)
 		}
 	}
 	rowsCopied, bytesCopied := counter.rows, counter.bytes
 	seconds := time.Since(start).Seconds()
-	if _, err := tx.Exec(ctx, `INSERT INTO pgduet.initial_sync_tables (pair, schema, name, lsn, rows, bytes, seconds)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		c.Cfg.Pair.Name, t.TargetSchema, t.TargetName, pglsn(snap.LSN), rowsCopied, bytesCopied, seconds); err != nil {
-		return fmt.Errorf("initial sync: record %s: %w", target, err)
+	if _, err := tx.Exec(ctx, `INSERT INTO pgduet.initial_sync_tables (pair, schema, name, part, parts, lsn, rows, bytes, seconds, xid)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, pg_catalog.pg_current_xact_id())`,
+		c.Cfg.Pair.Name, t.TargetSchema, t.TargetName, p.n, p.of, pglsn(snap.LSN), rowsCopied, bytesCopied, seconds); err != nil {
+		return fmt.Errorf("initial sync: record %s: %w", label, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("initial sync: copy %s: commit: %w", target, err)
+		return fmt.Errorf("initial sync: copy %s: commit: %w", label, err)
 	}
 	c.Progress.finish(t.TargetSchema, t.TargetName)
-	c.Logger.Info("initial sync: table copied", "table", target, "rows", rowsCopied, "bytes", bytesCopied,
+	if c.AfterPart != nil {
+		if err := c.AfterPart(t.TargetSchema, t.TargetName, p.n, p.of); err != nil {
+			return err
+		}
+	}
+	c.Logger.Info("initial sync: copied", "table", label, "rows", rowsCopied, "bytes", bytesCopied,
 		"seconds", seconds)
 	return nil
 }
 
-// errCopyEnded ends the fetch of a table whose COPY FROM ended first.
-var errCopyEnded = errors.New("initial sync: the COPY on this node ended")
-
-// countingWriter counts rows (COPY text: one line per row; line breaks in
-// values are escaped) and bytes, and applies the throttle.
-type countingWriter struct {
-	w        io.Writer
+// countingReader counts rows (COPY text: one line per row; line breaks in
+// values are escaped) and bytes, and applies the throttle. err keeps the
+// first error other than io.EOF.
+type countingReader struct {
+	r        io.Reader
 	ctx      context.Context
 	lim      *throttle.Limiter
 	progress *TableProgress
 	rows     int64
 	bytes    int64
+	err      error
 }
 
-func (cw *countingWriter) Write(p []byte) (int, error) {
-	rows := int64(bytes.Count(p, []byte{'\n'}))
-	if err := cw.lim.Wait(cw.ctx, rows, int64(len(p)), 0); err != nil {
-		return 0, err
+func (cr *countingReader) Read(p []byte) (int, error) {
+	n, err := cr.r.Read(p)
+	if n > 0 {
+		rows := int64(bytes.Count(p[:n], []byte{'\n'}))
+		if werr := cr.lim.Wait(cr.ctx, rows, int64(n), 0); werr != nil && err == nil {
+			err = werr
+		}
+		cr.rows += rows
+		cr.bytes += int64(n)
+		cr.progress.add(rows, int64(n))
 	}
-	n, err := cw.w.Write(p)
-	cw.rows += rows
-	cw.bytes += int64(n)
-	cw.progress.add(rows, int64(n))
+	if err != nil && err != io.EOF && cr.err == nil {
+		cr.err = err
+	}
 	return n, err
 }
 

@@ -222,6 +222,7 @@ func (s *Source) selection(ctx context.Context, tx pgx.Tx) (*heldSnapshot, error
 	}
 	rows, err := tx.Query(ctx, `SELECT c.oid, n.nspname, c.relname, c.relkind = 'p', greatest(c.reltuples, 0)::float8,
 			pg_catalog.pg_table_size(c.oid),
+			CASE WHEN c.relkind = 'r' THEN pg_catalog.pg_relation_size(c.oid) / pg_catalog.current_setting('block_size')::int ELSE 0 END,
 			ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
 				AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum)
 		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -235,13 +236,14 @@ func (s *Source) selection(ctx context.Context, tx pgx.Tx) (*heldSnapshot, error
 		partitioned  bool
 		rows         float64
 		bytes        int64
+		blocks       int64
 		cols         []string
 	}
 	var rels []rel
 	for rows.Next() {
 		var r rel
 		var oid uint32
-		if err := rows.Scan(&oid, &r.schema, &r.name, &r.partitioned, &r.rows, &r.bytes, &r.cols); err != nil {
+		if err := rows.Scan(&oid, &r.schema, &r.name, &r.partitioned, &r.rows, &r.bytes, &r.blocks, &r.cols); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("initial sync: list tables: %w", err)
 		}
@@ -260,7 +262,7 @@ func (s *Source) selection(ctx context.Context, tx pgx.Tx) (*heldSnapshot, error
 		}
 		ts, tn := cfg.MapTable(node, r.schema, r.name)
 		t := transport.SyncTable{Schema: r.schema, Name: r.name, TargetSchema: ts, TargetName: tn,
-			EstRows: r.rows, EstBytes: r.bytes, SchemaSynced: true}
+			EstRows: r.rows, EstBytes: r.bytes, SchemaSynced: true, Blocks: r.blocks}
 		m, mapped := cfg.ColumnsOn(node, r.schema, r.name)
 		if mapped {
 			if err := m.Check(r.cols); err != nil {
@@ -360,9 +362,9 @@ func (s *Source) DumpSchema(ctx context.Context, snapshot, section string, w io.
 	return nil
 }
 
-// CopyTable writes a selected table's replicated columns and rows, in COPY
-// text format, under the snapshot.
-func (s *Source) CopyTable(ctx context.Context, snapshot, schema, name string, w io.Writer) error {
+// CopyTable writes a selected table's replicated columns and rows (those in
+// blocks), in COPY text format, under the snapshot.
+func (s *Source) CopyTable(ctx context.Context, snapshot, schema, name string, blocks transport.Blocks, w io.Writer) error {
 	h, err := s.held(snapshot)
 	if err != nil {
 		return err
@@ -405,26 +407,40 @@ func (s *Source) CopyTable(ctx context.Context, snapshot, schema, name string, w
 	if len(cols) != len(t.TargetColumns) {
 		return fmt.Errorf("initial sync: table %s changed under the snapshot (%d columns, expected %d)", pgx.Identifier{schema, name}.Sanitize(), len(cols), len(t.TargetColumns))
 	}
-	q := copyQuery(pgx.Identifier{schema, name}.Sanitize(), h.partitioned[[2]string{schema, name}], cols, s.cfg.WhereOn(s.node.Name, schema, name))
+	if !blocks.Whole() && h.partitioned[[2]string{schema, name}] {
+		return transport.Permanent(fmt.Errorf("initial sync: table %s is partitioned: it is copied whole, not by block ranges", pgx.Identifier{schema, name}.Sanitize()))
+	}
+	q := copyQuery(pgx.Identifier{schema, name}.Sanitize(), h.partitioned[[2]string{schema, name}], cols, s.cfg.WhereOn(s.node.Name, schema, name), blocks)
 	if _, err := tx.Conn().PgConn().CopyTo(ctx, w, q); err != nil {
 		return fmt.Errorf("initial sync: copy %s: %w", pgx.Identifier{schema, name}.Sanitize(), err)
 	}
 	return nil
 }
 
-// copyQuery is the COPY TO statement for table's columns and filter. It
-// reads through a query, which is as fast as COPY of the table and is what
-// reads a partitioned table's partitions (they are copied through their
-// root); ONLY keeps a plain table's inheritance children out (they are
-// tables of their own).
-func copyQuery(table string, partitioned bool, cols []string, where string) string {
+// copyQuery is the COPY TO statement for table's columns and filter, and
+// for a part of it, its block range (a TID range scan). It reads through a
+// query, which is as fast as COPY of the table and is what reads a
+// partitioned table's partitions (they are copied through their root); ONLY
+// keeps a plain table's inheritance children out (they are tables of their
+// own).
+func copyQuery(table string, partitioned bool, cols []string, where string, blocks transport.Blocks) string {
 	from := "ONLY " + table
 	if partitioned {
 		from = table
 	}
-	q := fmt.Sprintf("COPY (SELECT %s FROM %s", strings.Join(cols, ", "), from)
+	var conds []string
 	if where != "" {
-		q += " WHERE (" + where + ")"
+		conds = append(conds, "("+where+")")
+	}
+	if blocks.From > 0 {
+		conds = append(conds, fmt.Sprintf("ctid >= '(%d,0)'::tid", blocks.From))
+	}
+	if blocks.To > 0 {
+		conds = append(conds, fmt.Sprintf("ctid < '(%d,0)'::tid", blocks.To))
+	}
+	q := fmt.Sprintf("COPY (SELECT %s FROM %s", strings.Join(cols, ", "), from)
+	if len(conds) > 0 {
+		q += " WHERE " + strings.Join(conds, " AND ")
 	}
 	return q + ") TO STDOUT"
 }

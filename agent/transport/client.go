@@ -312,6 +312,10 @@ func newConn(cfg ClientConfig, diag *connDiag) (*grpc.ClientConn, error) {
 		grpc.WithContextDialer(dialer),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsgSize), grpc.MaxCallSendMsgSize(maxMsgSize)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
+		grpc.WithInitialWindowSize(streamWindow),
+		grpc.WithInitialConnWindowSize(connWindow),
+		grpc.WithReadBufferSize(ioBuffer),
+		grpc.WithWriteBufferSize(ioBuffer),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("dial peer %s at %s: %w", cfg.Hello.To, cfg.Address, err)
@@ -338,7 +342,7 @@ func callError(cfg ClientConfig, diag *connDiag, connected bool, err error, trai
 		return fmt.Errorf("stream to peer %s at %s: %w", cfg.Hello.To, cfg.Address, err)
 	}
 	if len(trailer.Get(trailerNode)) > 0 {
-		return &RemoteError{Msg: st.Message(), Permanent: permanentCode(st.Code())}
+		return &RemoteError{Msg: st.Message(), Permanent: permanentCode(st.Code()), Busy: len(trailer.Get(trailerBusy)) > 0}
 	}
 	if st.Code() == codes.Unimplemented {
 		return &RemoteError{Permanent: true, Msg: fmt.Sprintf("peer %s at %s does not serve pgduet's protocol (not a pgduet agent, or an incompatible version): %s",

@@ -9,8 +9,12 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/pgduet/pgduet/agent/change"
 	peerpb "github.com/pgduet/pgduet/agent/transport/proto"
@@ -39,7 +43,17 @@ type SyncTable struct {
 	// SchemaSynced: the table's definition is in Schema's dump; otherwise it
 	// must exist on the receiver already.
 	SchemaSynced bool
+	// Blocks is the table's size in heap blocks at the snapshot; 0 when it
+	// cannot be copied in parts (a partitioned table).
+	Blocks int64
 }
+
+// Blocks is a part of a table: the rows in heap blocks [From, To), or from
+// From on when To is 0. The zero value is the whole table.
+type Blocks struct{ From, To uint32 }
+
+// Whole reports whether b is the whole table.
+func (b Blocks) Whole() bool { return b == Blocks{} }
 
 // SequenceValue is a sequence's state, named as on the receiving node.
 type SequenceValue struct {
@@ -57,8 +71,9 @@ type Source interface {
 	// DumpSchema writes the schema dump of section "pre-data" or "post-data"
 	// under the snapshot.
 	DumpSchema(ctx context.Context, snapshot, section string, w io.Writer) error
-	// CopyTable writes one table's rows in COPY text format under the snapshot.
-	CopyTable(ctx context.Context, snapshot, schema, name string, w io.Writer) error
+	// CopyTable writes one table's rows (those in blocks) in COPY text
+	// format under the snapshot.
+	CopyTable(ctx context.Context, snapshot, schema, name string, blocks Blocks, w io.Writer) error
 	// Sequences reads the selected sequences.
 	Sequences(ctx context.Context, snapshot string) ([]SequenceValue, error)
 }
@@ -131,6 +146,7 @@ func (v service) Snapshot(req *peerpb.SnapshotRequest, stream grpc.ServerStreami
 			reply.Tables = append(reply.Tables, &peerpb.SyncTable{
 				Schema: t.Schema, Name: t.Name, TargetSchema: t.TargetSchema, TargetName: t.TargetName,
 				TargetColumns: t.TargetColumns, EstRows: t.EstRows, EstBytes: t.EstBytes, SchemaSynced: t.SchemaSynced,
+				Blocks: t.Blocks,
 			})
 		}
 		return stream.Send(reply)
@@ -161,7 +177,9 @@ func (v service) Copy(req *peerpb.CopyRequest, stream grpc.ServerStreamingServer
 	if msg != "" {
 		return s.refuse(ctx, code, msg)
 	}
-	return s.streamChunks(ctx, stream, func(w io.Writer) error { return src.CopyTable(ctx, req.Snapshot, req.Schema, req.Name, w) })
+	return s.streamChunks(ctx, stream, func(w io.Writer) error {
+		return src.CopyTable(ctx, req.Snapshot, req.Schema, req.Name, Blocks{From: req.BlockFrom, To: req.BlockTo}, w)
+	})
 }
 
 // streamChunks runs write with a writer that sends what it is given as
@@ -247,6 +265,7 @@ func (c *SourceClient) Snapshot(ctx context.Context) (snap Snapshot, release fun
 		snap.Tables = append(snap.Tables, SyncTable{
 			Schema: t.Schema, Name: t.Name, TargetSchema: t.TargetSchema, TargetName: t.TargetName,
 			TargetColumns: t.TargetColumns, EstRows: t.EstRows, EstBytes: t.EstBytes, SchemaSynced: t.SchemaSynced,
+			Blocks: t.Blocks,
 		})
 	}
 	ch := make(chan error, 1)
@@ -272,13 +291,102 @@ func (c *SourceClient) Schema(ctx context.Context, snapshot, section string, w i
 	return c.drain(stream, w)
 }
 
-// Copy writes one table's rows (COPY text format) to w.
-func (c *SourceClient) Copy(ctx context.Context, snapshot, schema, name string, w io.Writer) error {
-	stream, err := c.peer.Copy(ctx, &peerpb.CopyRequest{Hello: c.hello, Snapshot: snapshot, Schema: schema, Name: name})
+// Copy opens the rows of one table, or of its blocks, in COPY text format as
+// a reader to hand to COPY FROM as it is: each Read returns (part of) a
+// received chunk. Cancel ctx to end the call early.
+func (c *SourceClient) Copy(ctx context.Context, snapshot, schema, name string, blocks Blocks) (*CopyReader, error) {
+	r := &CopyReader{c: c}
+	stream, err := c.peer.Copy(ctx, &peerpb.CopyRequest{Hello: c.hello, Snapshot: snapshot, Schema: schema, Name: name,
+		BlockFrom: blocks.From, BlockTo: blocks.To}, grpc.ForceCodecV2(&r.codec))
 	if err != nil {
-		return c.callError(err, nil)
+		return nil, c.callError(err, nil)
 	}
-	return c.drain(stream, w)
+	r.stream = stream
+	return r, nil
+}
+
+// CopyReader reads a Copy call's chunks. One goroutine at a time may Read.
+type CopyReader struct {
+	c      *SourceClient
+	stream grpc.ServerStreamingClient[peerpb.DataChunk]
+	codec  chunkCodec
+	msg    peerpb.DataChunk
+	rest   []byte // what the last chunk still holds
+	err    error  // io.EOF at the end of the rows, else the call's error
+}
+
+// chunkCodec is the proto codec, except that it decodes a DataChunk into one
+// buffer it reuses: the next chunk overwrites the last, which CopyReader has
+// consumed by then. The rows of a table then make no garbage on this side
+// (gRPC's own codec allocates every chunk anew), which the copy's speed
+// depends on. The wire format is unchanged.
+type chunkCodec struct {
+	buf []byte
+}
+
+func (c *chunkCodec) Name() string { return protoCodec().Name() }
+
+func (c *chunkCodec) Marshal(v any) (mem.BufferSlice, error) { return protoCodec().Marshal(v) }
+
+func (c *chunkCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	m, ok := v.(*peerpb.DataChunk)
+	if !ok {
+		return protoCodec().Unmarshal(data, v)
+	}
+	n := data.Len()
+	if cap(c.buf) < n {
+		c.buf = make([]byte, n)
+	}
+	b := c.buf[:n]
+	data.CopyTo(b)
+	m.Reset()
+	for len(b) > 0 {
+		num, typ, l := protowire.ConsumeTag(b)
+		if l < 0 {
+			return fmt.Errorf("decode a data chunk: %w", protowire.ParseError(l))
+		}
+		b = b[l:]
+		if num == 1 && typ == protowire.BytesType {
+			v, l := protowire.ConsumeBytes(b)
+			if l < 0 {
+				return fmt.Errorf("decode a data chunk: %w", protowire.ParseError(l))
+			}
+			m.Data, b = v, b[l:]
+			continue
+		}
+		l = protowire.ConsumeFieldValue(num, typ, b)
+		if l < 0 {
+			return fmt.Errorf("decode a data chunk: %w", protowire.ParseError(l))
+		}
+		b = b[l:]
+	}
+	return nil
+}
+
+// protoCodec is gRPC's proto codec.
+func protoCodec() encoding.CodecV2 { return encoding.GetCodecV2(proto.Name) }
+
+// Read implements io.Reader. Errors other than io.EOF are the call's, mapped
+// as the other calls' are (a refusal, a lost connection).
+func (r *CopyReader) Read(p []byte) (int, error) {
+	for len(r.rest) == 0 {
+		if r.err != nil {
+			return 0, r.err
+		}
+		err := r.stream.RecvMsg(&r.msg)
+		if errors.Is(err, io.EOF) {
+			r.err = io.EOF
+			return 0, io.EOF
+		}
+		if err != nil {
+			r.err = r.c.callError(err, r.stream.Trailer())
+			return 0, r.err
+		}
+		r.rest = r.msg.Data
+	}
+	n := copy(p, r.rest)
+	r.rest = r.rest[n:]
+	return n, nil
 }
 
 // drain copies a stream of DataChunks to w. An error of w is returned as it is

@@ -118,6 +118,10 @@ func (s *Server) Serve(ctx context.Context) error {
 		grpc.MaxSendMsgSize(maxMsgSize),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMinTime, PermitWithoutStream: true}),
+		grpc.InitialWindowSize(streamWindow),
+		grpc.InitialConnWindowSize(connWindow),
+		grpc.ReadBufferSize(ioBuffer),
+		grpc.WriteBufferSize(ioBuffer),
 	)
 	peerpb.RegisterPeerServer(gs, service{s: s})
 	s.log.Info("listening for peer", "peer", s.cfg.Peer, "addr", lis.Addr().String(), "tls", s.cfg.TLS != nil)
@@ -218,6 +222,9 @@ func (s *Server) replicate(stream grpc.BidiStreamingServer[peerpb.SenderFrame, p
 		code := codes.Unavailable
 		if IsPermanent(err) {
 			code = codes.FailedPrecondition
+		}
+		if IsBusy(err) {
+			stream.SetTrailer(metadata.Pairs(trailerBusy, "1"))
 		}
 		return s.status(stream, code, fmt.Sprintf("%s refused the stream from %s: %v", s.cfg.Node, h.From, err))
 	}

@@ -12,7 +12,9 @@ import (
 
 // ProtocolVersion is the version of the wire protocol this package speaks. Both
 // agents of a pair must speak the same one; the receiver refuses any other.
-const ProtocolVersion = 1
+// Version 2 added the block ranges of Copy: a version 1 source would ignore
+// them and send the whole table for each part.
+const ProtocolVersion = 2
 
 // Hello is what a sender says when it opens a stream: the pair, the sending node
 // (From), the node it means to reach (To) and the digest of the configuration both
@@ -50,6 +52,9 @@ type Session interface {
 type RemoteError struct {
 	Msg       string
 	Permanent bool
+	// Busy: the peer is busy with something that ends by itself (its
+	// initial sync); the sender waits without counting it as a failure.
+	Busy bool
 }
 
 func (e *RemoteError) Error() string { return e.Msg }
@@ -68,6 +73,31 @@ type permanentError struct{ err error }
 
 func (e *permanentError) Error() string { return e.err.Error() }
 func (e *permanentError) Unwrap() error { return e.err }
+
+// Busy marks err as "busy": when Receiver.Open returns it, the sender
+// receives a *RemoteError with Busy set and should wait, not count a failure.
+// Busy(nil) is nil.
+func Busy(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &busyError{err: err}
+}
+
+type busyError struct{ err error }
+
+func (e *busyError) Error() string { return e.err.Error() }
+func (e *busyError) Unwrap() error { return e.err }
+
+// IsBusy reports whether err was marked with Busy or is a busy *RemoteError.
+func IsBusy(err error) bool {
+	var b *busyError
+	if errors.As(err, &b) {
+		return true
+	}
+	var r *RemoteError
+	return errors.As(err, &r) && r.Busy
+}
 
 // IsPermanent reports whether err was marked with Permanent or is a permanent
 // *RemoteError.
@@ -99,6 +129,15 @@ const (
 	// maxMsgSize bounds one gRPC message. Transactions are chunked, but a single
 	// value (a big text or bytea) still travels in one message.
 	maxMsgSize = 1 << 30
+	// streamWindow and connWindow are HTTP/2 flow-control windows: how much a
+	// peer may send before this side has read it, per call and per connection.
+	// gRPC's default (64 KiB, grown by its bandwidth estimate, which on a fast
+	// link stays small) stalls the initial copy's chunks; these bound what one
+	// connection can hold in memory unread.
+	streamWindow = 4 << 20
+	connWindow   = 16 << 20
+	// ioBuffer is the size of each gRPC connection's read and write buffers.
+	ioBuffer = 256 << 10
 	// batchBytes is the size (by change.Change.Size) after which the sender closes a
 	// TxChunk and starts the next.
 	batchBytes = 1 << 20
@@ -118,6 +157,8 @@ const (
 	// trailerNode is set in the trailer of every status the server itself
 	// decides, so the client can tell the peer's errors from a connection failure.
 	trailerNode = "pgduet-node"
+	// trailerBusy marks a refusal marked with Busy.
+	trailerBusy = "pgduet-busy"
 
 	defaultMaxInFlightTx    = 1024
 	defaultMaxInFlightBytes = 64 << 20

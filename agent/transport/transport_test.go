@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -592,7 +593,7 @@ func TestProtocolErrors(t *testing.T) {
 		want   string
 	}{
 		{"no hello", []*peerpb.SenderFrame{unknownRel}, codes.InvalidArgument, "the first frame must be a Hello, got a TxChunk"},
-		{"protocol version", []*peerpb.SenderFrame{hello(2)}, codes.FailedPrecondition, "protocol version mismatch: east speaks 2, west speaks 1"},
+		{"protocol version", []*peerpb.SenderFrame{hello(ProtocolVersion + 1)}, codes.FailedPrecondition, fmt.Sprintf("protocol version mismatch: east speaks %d, west speaks %d", ProtocolVersion+1, ProtocolVersion)},
 		{"unknown relation", []*peerpb.SenderFrame{hello(ProtocolVersion), unknownRel}, codes.InvalidArgument,
 			"protocol error from east to west: tx 0/100 (xid 5, 0 changes): change 0: delete refers to unknown relation id 9"},
 	} {

@@ -342,9 +342,9 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	if is := st.InitialSync; is != nil {
 		fmt.Fprintf(stdout, "\ninitial sync: %s\n", is.State)
 		tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "TABLE\tSTATE\tROWS\tBYTES\tPERCENT\tETA")
+		fmt.Fprintln(tw, "TABLE\tSTATE\tPARTS\tROWS\tBYTES\tPERCENT\tETA")
 		for _, t := range is.Tables {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%.1f%%\t%s\n", t.Table, t.State, t.Rows, bytesHuman(t.Bytes), t.Percent,
+			fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%d\t%s\t%.1f%%\t%s\n", t.Table, t.State, t.PartsDone, t.Parts, t.Rows, bytesHuman(t.Bytes), t.Percent,
 				(time.Duration(t.ETASeconds) * time.Second).String())
 		}
 		tw.Flush()

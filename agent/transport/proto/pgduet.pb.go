@@ -1156,6 +1156,7 @@ type SyncTable struct {
 	EstRows       float64                `protobuf:"fixed64,6,opt,name=est_rows,json=estRows,proto3" json:"est_rows,omitempty"`
 	EstBytes      int64                  `protobuf:"varint,7,opt,name=est_bytes,json=estBytes,proto3" json:"est_bytes,omitempty"`
 	SchemaSynced  bool                   `protobuf:"varint,8,opt,name=schema_synced,json=schemaSynced,proto3" json:"schema_synced,omitempty"` // its definition is part of Schema's dump (false: it must exist on the receiver)
+	Blocks        int64                  `protobuf:"varint,9,opt,name=blocks,proto3" json:"blocks,omitempty"`                                 // heap blocks at the snapshot, for splitting the copy in block ranges (0: not splittable)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1246,6 +1247,13 @@ func (x *SyncTable) GetSchemaSynced() bool {
 	return false
 }
 
+func (x *SyncTable) GetBlocks() int64 {
+	if x != nil {
+		return x.Blocks
+	}
+	return 0
+}
+
 type SchemaRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Hello         *Hello                 `protobuf:"bytes,1,opt,name=hello,proto3" json:"hello,omitempty"`
@@ -1307,11 +1315,15 @@ func (x *SchemaRequest) GetSection() string {
 }
 
 type CopyRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Hello         *Hello                 `protobuf:"bytes,1,opt,name=hello,proto3" json:"hello,omitempty"`
-	Snapshot      string                 `protobuf:"bytes,2,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
-	Schema        string                 `protobuf:"bytes,3,opt,name=schema,proto3" json:"schema,omitempty"` // the DDL source's names
-	Name          string                 `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Hello    *Hello                 `protobuf:"bytes,1,opt,name=hello,proto3" json:"hello,omitempty"`
+	Snapshot string                 `protobuf:"bytes,2,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	Schema   string                 `protobuf:"bytes,3,opt,name=schema,proto3" json:"schema,omitempty"` // the DDL source's names
+	Name     string                 `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	// A part of the table: the rows in heap blocks [block_from, block_to), or
+	// from block_from on when block_to is 0. Both 0: the whole table.
+	BlockFrom     uint32 `protobuf:"varint,5,opt,name=block_from,json=blockFrom,proto3" json:"block_from,omitempty"`
+	BlockTo       uint32 `protobuf:"varint,6,opt,name=block_to,json=blockTo,proto3" json:"block_to,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1372,6 +1384,20 @@ func (x *CopyRequest) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *CopyRequest) GetBlockFrom() uint32 {
+	if x != nil {
+		return x.BlockFrom
+	}
+	return 0
+}
+
+func (x *CopyRequest) GetBlockTo() uint32 {
+	if x != nil {
+		return x.BlockTo
+	}
+	return 0
 }
 
 type DataChunk struct {
@@ -1656,7 +1682,7 @@ const file_pgduet_proto_rawDesc = "" +
 	"\rSnapshotReply\x12\x1a\n" +
 	"\bsnapshot\x18\x01 \x01(\tR\bsnapshot\x12\x10\n" +
 	"\x03lsn\x18\x02 \x01(\x06R\x03lsn\x121\n" +
-	"\x06tables\x18\x03 \x03(\v2\x19.pgduet.peer.v1.SyncTableR\x06tables\"\x81\x02\n" +
+	"\x06tables\x18\x03 \x03(\v2\x19.pgduet.peer.v1.SyncTableR\x06tables\"\x99\x02\n" +
 	"\tSyncTable\x12\x16\n" +
 	"\x06schema\x18\x01 \x01(\tR\x06schema\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12#\n" +
@@ -1666,16 +1692,20 @@ const file_pgduet_proto_rawDesc = "" +
 	"\x0etarget_columns\x18\x05 \x03(\tR\rtargetColumns\x12\x19\n" +
 	"\best_rows\x18\x06 \x01(\x01R\aestRows\x12\x1b\n" +
 	"\test_bytes\x18\a \x01(\x03R\bestBytes\x12#\n" +
-	"\rschema_synced\x18\b \x01(\bR\fschemaSynced\"r\n" +
+	"\rschema_synced\x18\b \x01(\bR\fschemaSynced\x12\x16\n" +
+	"\x06blocks\x18\t \x01(\x03R\x06blocks\"r\n" +
 	"\rSchemaRequest\x12+\n" +
 	"\x05hello\x18\x01 \x01(\v2\x15.pgduet.peer.v1.HelloR\x05hello\x12\x1a\n" +
 	"\bsnapshot\x18\x02 \x01(\tR\bsnapshot\x12\x18\n" +
-	"\asection\x18\x03 \x01(\tR\asection\"\x82\x01\n" +
+	"\asection\x18\x03 \x01(\tR\asection\"\xbc\x01\n" +
 	"\vCopyRequest\x12+\n" +
 	"\x05hello\x18\x01 \x01(\v2\x15.pgduet.peer.v1.HelloR\x05hello\x12\x1a\n" +
 	"\bsnapshot\x18\x02 \x01(\tR\bsnapshot\x12\x16\n" +
 	"\x06schema\x18\x03 \x01(\tR\x06schema\x12\x12\n" +
-	"\x04name\x18\x04 \x01(\tR\x04name\"\x1f\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"block_from\x18\x05 \x01(\rR\tblockFrom\x12\x19\n" +
+	"\bblock_to\x18\x06 \x01(\rR\ablockTo\"\x1f\n" +
 	"\tDataChunk\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\"[\n" +
 	"\x10SequencesRequest\x12+\n" +
