@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgduet/pgduet/agent/capture"
+	"github.com/pgduet/pgduet/agent/change"
 	"github.com/pgduet/pgduet/agent/initial"
 	"github.com/pgduet/pgduet/agent/throttle"
 	"github.com/pgduet/pgduet/agent/transport"
@@ -95,6 +96,7 @@ func (a *Agent) initialSyncOnce(ctx context.Context, lim *throttle.Limiter) erro
 		Progress:   a.initial,
 		SplitBytes: a.opts.Knobs.CopySplitBytes,
 		AfterPart:  a.opts.Knobs.AfterCopyPart,
+		WaitSent:   a.waitSent,
 		AfterSchema: func(ctx context.Context) error {
 			// New tables: the publication's table list and the
 			// last_write_wins triggers follow.
@@ -110,6 +112,28 @@ func (a *Agent) initialSyncOnce(ctx context.Context, lim *throttle.Limiter) erro
 				a.cfg.PublicationSchemasOn(a.node.Name), publicationTables(a.cfg, a.node.Name))
 		},
 	})
+}
+
+// waitSent returns once the outbound direction confirmed lsn: every change
+// this node committed before it is applied on the peer. (The capture
+// confirms positions at its status interval, also when idle, thanks to its
+// heartbeat.)
+func (a *Agent) waitSent(ctx context.Context, lsn change.LSN) error {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if c := a.cur.Load(); c != nil && c.Stats().ConfirmedLSN >= lsn {
+			return nil
+		}
+		if err, failed := a.out.failedErr(); failed {
+			return fmt.Errorf("direction %s failed: %v", a.out.name, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // errSyncing refuses the DDL source's stream while the initial sync runs.

@@ -266,6 +266,8 @@ func TestInitialSyncResumes(t *testing.T) {
 // taken out and the table is copied again: had they stayed, the changes made
 // between the snapshots would be missing on west, since they are in neither
 // the copy nor the stream (the stream drops what the new snapshot holds).
+// Meanwhile west deletes one copied row and updates another: the deleted one
+// must not come back with the new copy, the updated one keeps west's version.
 func TestInitialSyncPartsRedone(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -275,6 +277,7 @@ func TestInitialSyncPartsRedone(t *testing.T) {
 	p.exec(ctx, "east", fmt.Sprintf("INSERT INTO big SELECT g, 0, md5(g::text) FROM generate_series(1, %d) g", rows))
 	p.exec(ctx, "east", "ANALYZE")
 	east := p.cluster["east"].Connect(t, p.db["east"])
+	west := p.cluster["west"].Connect(t, p.db["west"])
 	var mu sync.Mutex
 	calls := 0
 	stopped := false
@@ -297,6 +300,13 @@ func TestInitialSyncPartsRedone(t *testing.T) {
 		if _, err := east.Exec(ctx, "UPDATE big SET n = n + 1"); err != nil {
 			return fmt.Errorf("test: update on east: %w", err)
 		}
+		// West changes two rows of the first part.
+		if _, err := west.Exec(ctx, "DELETE FROM big WHERE id = 1"); err != nil {
+			return fmt.Errorf("test: delete on west: %w", err)
+		}
+		if _, err := west.Exec(ctx, "UPDATE big SET v = 'west' WHERE id = 2"); err != nil {
+			return fmt.Errorf("test: update on west: %w", err)
+		}
 		return errors.New("test: the copy stops after two parts")
 	}})
 	st := p.waitInitialSync(ctx, "west", "done")
@@ -310,14 +320,18 @@ func TestInitialSyncPartsRedone(t *testing.T) {
 	if err := p.conn["west"].QueryRow(ctx, "SELECT max(parts), count(*), sum(rows) FROM pgduet.initial_sync_tables WHERE name = 'big'").Scan(&parts, &recorded, &copied); err != nil {
 		t.Fatal(err)
 	}
-	if recorded != parts || copied != rows {
-		t.Errorf("big: %d parts recorded of %d, %d rows; want all, %d rows", recorded, parts, copied, rows)
+	if recorded != parts || copied != rows-1 {
+		t.Errorf("big: %d parts recorded of %d, %d rows; want all, %d rows", recorded, parts, copied, rows-1)
 	}
 	if calls != parts+2 {
 		t.Errorf("%d parts of big committed in all; want the 2 of the first attempt and all %d of the second", calls, parts)
 	}
-	if got := p.query(ctx, "west", "SELECT count(*) FILTER (WHERE n = 1) || '/' || count(*) FROM big"); got != fmt.Sprintf("%d/%d", rows, rows) {
-		t.Errorf("west: rows with the change made between the snapshots / all rows = %s, want %d/%d", got, rows, rows)
+	// West's update of id 2 carried n = 0 to east after east's update.
+	if got := p.query(ctx, "west", "SELECT count(*) FILTER (WHERE n = 1) || '/' || count(*) FROM big"); got != fmt.Sprintf("%d/%d", rows-2, rows-1) {
+		t.Errorf("west: rows with the change made between the snapshots / all rows = %s, want %d/%d", got, rows-2, rows-1)
+	}
+	if got := p.query(ctx, "west", "SELECT coalesce(string_agg(id || ':' || v, ','), '') FROM big WHERE id IN (1, 2)"); got != "2:west" {
+		t.Errorf("west: rows 1 and 2 = %q, want only 2:west (1 deleted here)", got)
 	}
 	t.Logf("big copied in %d parts; status: %+v", parts, st.InitialSync.Tables)
 	p.waitState(ctx, "east", "send", agent.StateRunning)

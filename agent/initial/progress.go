@@ -91,7 +91,7 @@ func (p *Progress) addTable(t transport.SyncTable, parts int) {
 func (p *Progress) loadCopied(ctx context.Context, conn *pgx.Conn, pair string) error {
 	rows, err := conn.Query(ctx, `SELECT schema::text, name::text, sum(rows)::bigint, sum(bytes)::bigint, max(parts)
 		FROM pgduet.initial_sync_tables WHERE pair = $1
-		GROUP BY schema, name HAVING count(*) = max(parts) ORDER BY 1, 2`, pair)
+		GROUP BY schema, name HAVING `+completeSQL+` ORDER BY 1, 2`, pair)
 	if err != nil {
 		return fmt.Errorf("initial sync: read copied tables: %w", err)
 	}

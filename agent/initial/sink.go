@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -39,6 +40,11 @@ type Config struct {
 	// SplitBytes: tables larger than this are copied in parts of about this
 	// size (0: DefaultSplitBytes; negative: never split).
 	SplitBytes int64
+	// WaitSent returns once this node's outbound direction confirmed lsn:
+	// every change committed here before it is applied on the source. A
+	// restart that undid partly copied tables waits for it before taking the
+	// new snapshot (see undoPartial).
+	WaitSent func(ctx context.Context, lsn change.LSN) error
 	// AfterPart, when set (tests), runs after each part committed; an error
 	// ends the run there, as a crash would.
 	AfterPart func(schema, name string, part, parts int) error
@@ -113,6 +119,27 @@ func Run(ctx context.Context, c Config) error {
 			}
 			c.Progress.set(StateDone)
 			return nil
+		}
+	}
+
+	if state != "" && c.Cfg.Sync.Data {
+		undone, err := c.undoPartial(ctx, conn)
+		if err != nil {
+			return err
+		}
+		if undone > 0 && c.WaitSent != nil {
+			var lsn string
+			if err := conn.QueryRow(ctx, "SELECT pg_catalog.pg_current_wal_lsn()::text").Scan(&lsn); err != nil {
+				return fmt.Errorf("initial sync: read WAL position: %w", err)
+			}
+			l, err := parseLSN(lsn)
+			if err != nil {
+				return err
+			}
+			c.Logger.Info("initial sync: waiting until this node's changes so far are applied on the source, so that the new snapshot holds them", "source", c.Peer, "lsn", l)
+			if err := c.WaitSent(ctx, l); err != nil {
+				return fmt.Errorf("initial sync: wait for this node's changes up to %s to reach %s: %w", l, c.Peer, err)
+			}
 		}
 	}
 
@@ -439,48 +466,36 @@ func parts(t transport.SyncTable, splitBytes int64) []part {
 // parts at a time. Tables an earlier attempt copied only some parts of
 // (under another snapshot) are taken out first (undoParts).
 func (c Config) copyTables(ctx context.Context, conn *pgx.Conn, snap transport.Snapshot) error {
-	type recorded struct{ parts, have int }
-	rec := map[[2]string]*recorded{}
-	rows, err := conn.Query(ctx, "SELECT schema::text, name::text, max(parts), count(*) FROM pgduet.initial_sync_tables WHERE pair = $1 GROUP BY 1, 2", c.Cfg.Pair.Name)
+	done := map[[2]string]bool{}
+	rows, err := conn.Query(ctx, "SELECT schema::text, name::text FROM pgduet.initial_sync_tables WHERE pair = $1 GROUP BY 1, 2 HAVING "+completeSQL, c.Cfg.Pair.Name)
 	if err != nil {
 		return fmt.Errorf("initial sync: read copied tables: %w", err)
 	}
 	for rows.Next() {
 		var s, n string
-		var r recorded
-		if err := rows.Scan(&s, &n, &r.parts, &r.have); err != nil {
+		if err := rows.Scan(&s, &n); err != nil {
 			rows.Close()
 			return err
 		}
-		rec[[2]string{s, n}] = &r
+		done[[2]string{s, n}] = true
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	done := 0
 	var todo []part
-	var partial []transport.SyncTable
 	for _, t := range snap.Tables {
-		key := [2]string{t.TargetSchema, t.TargetName}
-		if r := rec[key]; r != nil {
-			if r.have >= r.parts {
-				done++
-				continue
-			}
-			partial = append(partial, t)
+		if done[[2]string{t.TargetSchema, t.TargetName}] {
+			continue
 		}
 		ps := parts(t, c.SplitBytes)
 		c.Progress.addTable(t, len(ps))
 		todo = append(todo, ps...)
 	}
-	if err := c.undoParts(ctx, partial); err != nil {
-		return err
-	}
 	if err := c.Progress.loadCopied(ctx, conn, c.Cfg.Pair.Name); err != nil {
 		return err
 	}
 	c.Progress.set(StateCopying)
-	c.Logger.Info("initial sync: copying", "tables", len(snap.Tables)-done, "parts", len(todo), "already_copied", done,
+	c.Logger.Info("initial sync: copying", "tables", len(snap.Tables)-len(done), "parts", len(todo), "already_copied", len(done),
 		"parallelism", c.Cfg.Sync.Parallelism)
 	work := make(chan part)
 	g, gctx := errgroup.WithContext(ctx)
@@ -566,49 +581,73 @@ func (c Config) worker(ctx context.Context, n int, snap transport.Snapshot, work
 	return nil
 }
 
-// undoParts takes out what earlier attempts copied of tables they left with
-// only some parts copied: those parts came from another snapshot than the
-// rest will. The rows still carrying a recorded part's transaction id as
-// xmin are deleted, with the parts' records, under a copy origin so that
-// the deletes are not replicated. Rows this node changed since keep their
-// new version, and the copy keeps them (it goes through the staging table
-// on a resumed run); their change reaches the source through the stream.
-func (c Config) undoParts(ctx context.Context, tables []transport.SyncTable) error {
-	if len(tables) == 0 {
-		return nil
-	}
-	conn, release, err := c.originConn(ctx, 1)
+// completeSQL is the HAVING condition, over one table's records, of a table
+// copied completely: every part once, all from one attempt (one snapshot).
+const completeSQL = "count(*) = max(parts) AND count(DISTINCT part) = max(parts) AND min(parts) = max(parts) AND count(DISTINCT lsn) = 1"
+
+// undoPartial takes out what earlier attempts copied of tables they did not
+// copy completely: those parts came from another snapshot than the rest
+// will. The rows still carrying a recorded part's transaction id as xmin
+// are deleted, with the table's records, under a copy origin so that the
+// deletes are not replicated. Rows this node changed since have another
+// xmin and stay; the copy keeps them (it goes through the staging table on
+// a resumed run). It returns how many tables it undid.
+//
+// A copied row that this node deleted (or whose key it changed) is gone
+// here, but the next snapshot holds it again unless the delete reached the
+// source first: the caller waits for that (Config.WaitSent) before taking
+// the snapshot.
+func (c Config) undoPartial(ctx context.Context, conn *pgx.Conn) (int, error) {
+	var tables [][2]string
+	rows, err := conn.Query(ctx, "SELECT schema::text, name::text FROM pgduet.initial_sync_tables WHERE pair = $1 GROUP BY 1, 2 HAVING NOT ("+completeSQL+") ORDER BY 1, 2", c.Cfg.Pair.Name)
 	if err != nil {
-		return err
+		return 0, fmt.Errorf("initial sync: read copied tables: %w", err)
+	}
+	for rows.Next() {
+		var t [2]string
+		if err := rows.Scan(&t[0], &t[1]); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		tables = append(tables, t)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	if len(tables) == 0 {
+		return 0, nil
+	}
+	oconn, release, err := c.originConn(ctx, 1)
+	if err != nil {
+		return 0, err
 	}
 	defer release()
 	for _, t := range tables {
-		target := pgx.Identifier{t.TargetSchema, t.TargetName}.Sanitize()
-		tx, err := beginApplyTx(ctx, conn)
+		target := pgx.Identifier{t[0], t[1]}.Sanitize()
+		tx, err := beginApplyTx(ctx, oconn)
 		if err != nil {
-			return fmt.Errorf("initial sync: undo the parts of %s: %w", target, err)
+			return 0, fmt.Errorf("initial sync: undo the parts of %s: %w", target, err)
 		}
 		// xmin is the 32-bit transaction id, xid8 the 64-bit one.
 		tag, err := tx.Exec(ctx, fmt.Sprintf(`DELETE FROM %s WHERE xmin::text::bigint IN (
 			SELECT xid::text::bigint %% 4294967296 FROM pgduet.initial_sync_tables
 			WHERE pair = $1 AND schema = $2 AND name = $3 AND xid IS NOT NULL)`, target),
-			c.Cfg.Pair.Name, t.TargetSchema, t.TargetName)
+			c.Cfg.Pair.Name, t[0], t[1])
+		if err == nil {
+			_, err = tx.Exec(ctx, "DELETE FROM pgduet.initial_sync_tables WHERE pair = $1 AND schema = $2 AND name = $3",
+				c.Cfg.Pair.Name, t[0], t[1])
+		}
+		if err == nil {
+			err = tx.Commit(ctx)
+		}
 		if err != nil {
 			tx.Rollback(context.Background())
-			return fmt.Errorf("initial sync: undo the parts of %s: %w", target, err)
-		}
-		if _, err := tx.Exec(ctx, "DELETE FROM pgduet.initial_sync_tables WHERE pair = $1 AND schema = $2 AND name = $3",
-			c.Cfg.Pair.Name, t.TargetSchema, t.TargetName); err != nil {
-			tx.Rollback(context.Background())
-			return fmt.Errorf("initial sync: undo the parts of %s: %w", target, err)
-		}
-		if err := tx.Commit(ctx); err != nil {
-			return fmt.Errorf("initial sync: undo the parts of %s: commit: %w", target, err)
+			return 0, fmt.Errorf("initial sync: undo the parts of %s: %w", target, err)
 		}
 		c.Logger.Info("initial sync: table left partly copied by an earlier attempt: its copied rows are taken out, and it is copied again",
 			"table", target, "rows_deleted", tag.RowsAffected())
 	}
-	return nil
+	return len(tables), nil
 }
 
 // copyPart copies one part of a table in one transaction, which also records it.
@@ -651,10 +690,14 @@ func (c Config) copyPart(ctx context.Context, conn *pgx.Conn, snap transport.Sna
 	}
 	counter := &countingReader{r: src, ctx: fctx, lim: c.Limiter, progress: c.Progress.table(t.TargetSchema, t.TargetName)}
 	_, err = tx.Conn().PgConn().CopyFrom(ctx, counter, fmt.Sprintf("COPY %s (%s) FROM STDIN", into, list))
+	// Read the fetch's error before ending the call: CopyFrom can return
+	// while its reader still runs (a broken connection), which would then
+	// see the cancellation.
+	rerr := counter.error()
 	stopFetch() // the call has ended, or the rows have nowhere to go
-	if counter.err != nil {
+	if rerr != nil {
 		// The rows stopped coming: COPY FROM failed because of that.
-		return fmt.Errorf("initial sync: copy %s from %s: %w", label, c.Peer, counter.err)
+		return fmt.Errorf("initial sync: copy %s from %s: %w", label, c.Peer, rerr)
 	}
 	if err != nil {
 		var pe *pgconn.PgError
@@ -690,8 +733,8 @@ func (c Config) copyPart(ctx context.Context, conn *pgx.Conn, snap transport.Sna
 }
 
 // countingReader counts rows (COPY text: one line per row; line breaks in
-// values are escaped) and bytes, and applies the throttle. err keeps the
-// first error other than io.EOF.
+// values are escaped) and bytes, and applies the throttle. It keeps the
+// first error other than io.EOF (error).
 type countingReader struct {
 	r        io.Reader
 	ctx      context.Context
@@ -699,7 +742,14 @@ type countingReader struct {
 	progress *TableProgress
 	rows     int64
 	bytes    int64
+	mu       sync.Mutex
 	err      error
+}
+
+func (cr *countingReader) error() error {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	return cr.err
 }
 
 func (cr *countingReader) Read(p []byte) (int, error) {
@@ -713,8 +763,12 @@ func (cr *countingReader) Read(p []byte) (int, error) {
 		cr.bytes += int64(n)
 		cr.progress.add(rows, int64(n))
 	}
-	if err != nil && err != io.EOF && cr.err == nil {
-		cr.err = err
+	if err != nil && err != io.EOF {
+		cr.mu.Lock()
+		if cr.err == nil {
+			cr.err = err
+		}
+		cr.mu.Unlock()
 	}
 	return n, err
 }

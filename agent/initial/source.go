@@ -222,7 +222,11 @@ func (s *Source) selection(ctx context.Context, tx pgx.Tx) (*heldSnapshot, error
 	}
 	rows, err := tx.Query(ctx, `SELECT c.oid, n.nspname, c.relname, c.relkind = 'p', greatest(c.reltuples, 0)::float8,
 			pg_catalog.pg_table_size(c.oid),
-			CASE WHEN c.relkind = 'r' THEN pg_catalog.pg_relation_size(c.oid) / pg_catalog.current_setting('block_size')::int ELSE 0 END,
+			-- Blocks, for copying in parts: not for a partitioned table (its
+			-- root has none) nor one without a unique index (redoing a part
+			-- relies on ON CONFLICT to keep the rows changed since).
+			CASE WHEN c.relkind = 'r' AND EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisunique)
+				THEN pg_catalog.pg_relation_size(c.oid) / pg_catalog.current_setting('block_size')::int ELSE 0 END,
 			ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
 				AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum)
 		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace

@@ -44,7 +44,8 @@ type SyncTable struct {
 	// must exist on the receiver already.
 	SchemaSynced bool
 	// Blocks is the table's size in heap blocks at the snapshot; 0 when it
-	// cannot be copied in parts (a partitioned table).
+	// is not copied in parts (a partitioned table, a table without a unique
+	// index).
 	Blocks int64
 }
 
