@@ -268,13 +268,19 @@ func TestInitialSyncResumes(t *testing.T) {
 // the copy nor the stream (the stream drops what the new snapshot holds).
 // Meanwhile west deletes one copied row and updates another: the deleted one
 // must not come back with the new copy, the updated one keeps west's version.
+// And east adds a parent row and its child: a_parent was copied by the first
+// attempt, z_child by the second, so their foreign key is added NOT VALID
+// (it does not hold until the stream brings the parent) and stays usable.
 func TestInitialSyncPartsRedone(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	p := newPair(t, pairOpts{schema: "CREATE TABLE big (id int PRIMARY KEY, n int NOT NULL, v text NOT NULL);\n",
-		westEmpty: true, sync: "sync {\n  parallelism = 1\n}"})
+	p := newPair(t, pairOpts{schema: `CREATE TABLE big (id int PRIMARY KEY, n int NOT NULL, v text NOT NULL);
+CREATE TABLE a_parent (id int PRIMARY KEY);
+CREATE TABLE z_child (id int PRIMARY KEY, parent int NOT NULL REFERENCES a_parent);
+`, westEmpty: true, sync: "sync {\n  parallelism = 1\n}"})
 	const rows = 200_000
 	p.exec(ctx, "east", fmt.Sprintf("INSERT INTO big SELECT g, 0, md5(g::text) FROM generate_series(1, %d) g", rows))
+	p.exec(ctx, "east", "INSERT INTO a_parent VALUES (1); INSERT INTO z_child VALUES (1, 1)")
 	p.exec(ctx, "east", "ANALYZE")
 	east := p.cluster["east"].Connect(t, p.db["east"])
 	west := p.cluster["west"].Connect(t, p.db["west"])
@@ -299,6 +305,9 @@ func TestInitialSyncPartsRedone(t *testing.T) {
 		// Every row changes after the first snapshot and before the next.
 		if _, err := east.Exec(ctx, "UPDATE big SET n = n + 1"); err != nil {
 			return fmt.Errorf("test: update on east: %w", err)
+		}
+		if _, err := east.Exec(ctx, "INSERT INTO a_parent VALUES (2); INSERT INTO z_child VALUES (2, 2)"); err != nil {
+			return fmt.Errorf("test: insert on east: %w", err)
 		}
 		// West changes two rows of the first part.
 		if _, err := west.Exec(ctx, "DELETE FROM big WHERE id = 1"); err != nil {
@@ -334,8 +343,13 @@ func TestInitialSyncPartsRedone(t *testing.T) {
 		t.Errorf("west: rows 1 and 2 = %q, want only 2:west (1 deleted here)", got)
 	}
 	t.Logf("big copied in %d parts; status: %+v", parts, st.InitialSync.Tables)
+	if got := p.query(ctx, "west", "SELECT convalidated FROM pg_constraint WHERE conname = 'z_child_parent_fkey'"); got != "false" {
+		t.Errorf("west: z_child_parent_fkey validated = %s, want false (added NOT VALID: a_parent lacked row 2 then)", got)
+	}
 	p.waitState(ctx, "east", "send", agent.StateRunning)
 	p.converge(ctx)
+	// Once caught up, the key validates, as the log tells the DBA to do.
+	p.exec(ctx, "west", "ALTER TABLE z_child VALIDATE CONSTRAINT z_child_parent_fkey")
 }
 
 // TestInitialSyncExistingTables is acceptance 3: with existing_tables =

@@ -1,6 +1,9 @@
 package ddlparse
 
-import pg "github.com/pganalyze/pg_query_go/v5"
+import (
+	pg "github.com/pganalyze/pg_query_go/v5"
+	"google.golang.org/protobuf/proto"
+)
 
 // DefinesKey reports whether st only defines keys of a table: ALTER TABLE
 // ... ADD PRIMARY KEY / UNIQUE (a constraint or USING INDEX), CREATE UNIQUE
@@ -38,4 +41,36 @@ func DefinesKey(st Statement) bool {
 		return true
 	}
 	return false
+}
+
+// ForeignKeyNotValid turns ALTER TABLE ... ADD CONSTRAINT ... FOREIGN KEY
+// (as pg_dump writes foreign keys, one per statement) into the same with NOT
+// VALID: the constraint holds for new rows at once and existing rows are
+// checked later by VALIDATE CONSTRAINT. It returns the statement, the table
+// and the constraint's name; ok is false for any other statement (and for a
+// foreign key that is already NOT VALID).
+func ForeignKeyNotValid(st Statement) (sql string, table QName, constraint string, ok bool) {
+	if st.raw == nil || st.raw.Stmt == nil {
+		return "", QName{}, "", false
+	}
+	alter := st.raw.Stmt.GetAlterTableStmt()
+	if alter == nil || len(alter.Cmds) != 1 || alter.Relation == nil {
+		return "", QName{}, "", false
+	}
+	cmd := alter.Cmds[0].GetAlterTableCmd()
+	if cmd == nil || cmd.Subtype != pg.AlterTableType_AT_AddConstraint {
+		return "", QName{}, "", false
+	}
+	con := cmd.GetDef().GetConstraint()
+	if con == nil || con.Contype != pg.ConstrType_CONSTR_FOREIGN || con.SkipValidation || con.Conname == "" {
+		return "", QName{}, "", false
+	}
+	stmt := proto.Clone(st.raw.Stmt).(*pg.Node)
+	c := stmt.GetAlterTableStmt().Cmds[0].GetAlterTableCmd().GetDef().GetConstraint()
+	c.SkipValidation, c.InitiallyValid = true, false
+	out, err := deparse(st.Text, stmt)
+	if err != nil {
+		return "", QName{}, "", false
+	}
+	return out, QName{Schema: alter.Relation.Schemaname, Name: alter.Relation.Relname}, con.Conname, true
 }
