@@ -31,7 +31,11 @@
 //     recorded yet under a new snapshot L2 (and records L2 for it). The
 //     parts of a table copied only in part came from the old snapshot: their
 //     rows (found by the copying transaction's xid as xmin) and records are
-//     deleted before the table is copied again. Rows are written under
+//     deleted before the new snapshot is taken, and the new snapshot waits
+//     until this node's changes so far are applied on the source (so a
+//     copied row deleted here is not copied back). Foreign keys between
+//     tables of different snapshots are added NOT VALID, and validated when
+//     they hold. Rows are written under
 //     origins of their own (pgduet_<pair>_<source>-copy-<n>, one per worker:
 //     PostgreSQL 15 lets one session at a time use an origin), so the
 //     receiving node's own capture does not send them back.
