@@ -23,16 +23,96 @@ import (
 // backlog has no conflicts: the "overwrite" runs show what a policy that
 // survives conflicts costs on the conflict-free path (ON CONFLICT DO NOTHING,
 // one savepoint per transaction), and the "last_write_wins" runs what the
-// version comparison and the tombstone check add to that.
+// version comparison and the tombstone check add to that. The "native" runs
+// apply the same backlog with PostgreSQL's own logical replication (a
+// subscription on west, disabled while east writes, then enabled), the
+// yardstick of issue 7.
 //
 //	make bench   (go test -run '^$' -bench CatchUp -benchtime 3x ./agent/)
 func BenchmarkCatchUp(b *testing.B) {
 	const txs, rowsPerTx = 1000, 100
-	for _, policy := range []string{"fail", "overwrite", "last_write_wins"} {
+	for _, policy := range []string{"native", "fail", "overwrite", "last_write_wins"} {
 		for _, phase := range []string{"insert", "update", "delete"} {
-			b.Run(policy+"/"+phase, func(b *testing.B) { benchCatchUp(b, policy, phase, txs, rowsPerTx) })
+			b.Run(policy+"/"+phase, func(b *testing.B) {
+				if policy == "native" {
+					benchCatchUpNative(b, phase, txs, rowsPerTx)
+					return
+				}
+				benchCatchUp(b, policy, phase, txs, rowsPerTx)
+			})
 		}
 	}
+}
+
+// backlog writes the catch-up benchmark's transactions on east.
+func backlog(ctx context.Context, p *pair, phase string, txs, rowsPerTx int) {
+	for t := 0; t < txs; t++ {
+		lo, hi := t*rowsPerTx+1, (t+1)*rowsPerTx
+		var q string
+		switch phase {
+		case "insert":
+			q = fmt.Sprintf("INSERT INTO bench SELECT g, 0, 'row ' || g FROM generate_series(%d, %d) g", lo, hi)
+		case "update":
+			q = fmt.Sprintf("UPDATE bench SET n = n + 1 WHERE id BETWEEN %d AND %d", lo, hi)
+		case "delete":
+			q = fmt.Sprintf("DELETE FROM bench WHERE id BETWEEN %d AND %d", lo, hi)
+		}
+		p.exec(ctx, "east", q)
+	}
+}
+
+// benchCatchUpNative is benchCatchUp with a native subscription instead of
+// the agents. Done is when west's rows show the whole backlog.
+func benchCatchUpNative(b *testing.B, phase string, txs, rowsPerTx int) {
+	n := txs * rowsPerTx
+	done := map[string]string{
+		"insert": "SELECT count(*) FROM bench",
+		"update": "SELECT count(*) FILTER (WHERE n = 1) FROM bench",
+		"delete": fmt.Sprintf("SELECT %d - count(*) FROM bench", n),
+	}[phase]
+	wait := func(ctx context.Context, p *pair, q string, want int) {
+		if err := pgtest.WaitFor(ctx, "west applied the backlog", func(ctx context.Context) (bool, error) {
+			return p.query(ctx, "west", q) == fmt.Sprint(want), nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var rows int64
+	var elapsed time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		p := newPair(b, pairOpts{schema: `CREATE TABLE bench (id bigint PRIMARY KEY, n int NOT NULL, v text NOT NULL);`})
+		sub := "bench_" + p.name // its slot is the cluster's, which the pairs share
+		// The launcher starts an apply worker at most once per
+		// wal_retrieve_retry_interval (5 s): ENABLE would wait for it.
+		p.exec(ctx, "west", "ALTER SYSTEM SET wal_retrieve_retry_interval = '50ms'")
+		p.exec(ctx, "west", "SELECT pg_reload_conf()")
+		p.exec(ctx, "east", "CREATE PUBLICATION bench_pub FOR TABLE bench")
+		p.exec(ctx, "west", fmt.Sprintf("CREATE SUBSCRIPTION %s CONNECTION '%s' PUBLICATION bench_pub WITH (copy_data = false)",
+			sub, p.cluster["east"].DSN(p.db["east"])))
+		if phase != "insert" {
+			p.exec(ctx, "east", fmt.Sprintf("INSERT INTO bench SELECT g, 0, 'row ' || g FROM generate_series(1, %d) g", n))
+			wait(ctx, p, "SELECT count(*) FROM bench", n)
+		}
+		p.exec(ctx, "west", fmt.Sprintf("ALTER SUBSCRIPTION %s DISABLE", sub))
+		if err := pgtest.WaitFor(ctx, "the apply worker stopped", func(ctx context.Context) (bool, error) {
+			return p.query(ctx, "west", fmt.Sprintf("SELECT count(*) FROM pg_stat_subscription WHERE subname = '%s' AND pid IS NOT NULL", sub)) == "0", nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		backlog(ctx, p, phase, txs, rowsPerTx)
+		b.StartTimer()
+		start := time.Now()
+		p.exec(ctx, "west", fmt.Sprintf("ALTER SUBSCRIPTION %s ENABLE", sub))
+		wait(ctx, p, done, n)
+		elapsed += time.Since(start)
+		rows += int64(n)
+		b.StopTimer()
+		p.exec(ctx, "west", fmt.Sprintf("DROP SUBSCRIPTION %s", sub))
+		cancel()
+	}
+	b.ReportMetric(float64(rows)/elapsed.Seconds(), "rows/s")
 }
 
 func benchCatchUp(b *testing.B, policy, phase string, txs, rowsPerTx int) {
@@ -52,19 +132,7 @@ func benchCatchUp(b *testing.B, policy, phase string, txs, rowsPerTx int) {
 		}
 		p.stop("east")
 		p.stop("west")
-		for t := 0; t < txs; t++ {
-			lo, hi := t*rowsPerTx+1, (t+1)*rowsPerTx
-			var q string
-			switch phase {
-			case "insert":
-				q = fmt.Sprintf("INSERT INTO bench SELECT g, 0, 'row ' || g FROM generate_series(%d, %d) g", lo, hi)
-			case "update":
-				q = fmt.Sprintf("UPDATE bench SET n = n + 1 WHERE id BETWEEN %d AND %d", lo, hi)
-			case "delete":
-				q = fmt.Sprintf("DELETE FROM bench WHERE id BETWEEN %d AND %d", lo, hi)
-			}
-			p.exec(ctx, "east", q)
-		}
+		backlog(ctx, p, phase, txs, rowsPerTx)
 		b.StartTimer()
 		start := time.Now()
 		p.start("east", agent.Knobs{})
