@@ -3,7 +3,8 @@
 #   make demo    two throwaway local clusters, two agents, two-way sync, verify
 #   make test    every test, against real PostgreSQL servers the tests start
 #   make build   bin/pgduet
-#   make bench   benchmarks (catch-up apply throughput), not part of make test
+#   make bench   benchmarks (catch-up apply next to a native subscription,
+#                initial copy next to raw COPY pipes), not part of make test
 #
 # Needs Go (see go.mod) and a C compiler (pg_query is cgo); the tests and the demo
 # need the PostgreSQL server binaries (initdb, pg_ctl): `make deps` installs them
