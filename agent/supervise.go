@@ -166,18 +166,16 @@ func (a *Agent) supervise(ctx context.Context, d *direction, session func(contex
 			err = errors.New("session ended without an error")
 		}
 		class := classify(err)
-		if transport.IsBusy(err) {
+		switch {
+		case transport.IsBusy(err):
 			// The peer's initial sync runs: wait for it, however long it
 			// takes, without counting a failure.
 			d.healthy()
-		}
-		streak := d.failing(time.Now())
-		switch {
-		case transport.IsBusy(err):
 			d.setState(StateSyncing, err)
 		case class == classPermanent:
+			d.failing(time.Now()) // a later retryable error continues this streak
 			d.setState(StateFailed, err)
-		case streak >= a.window(class):
+		case d.failing(time.Now()) >= a.window(class):
 			d.setState(StateFailed, err)
 		default:
 			d.setState(StateRetrying, err)
