@@ -269,6 +269,9 @@ func (a *Agent) setupOnce(ctx context.Context) error {
 	if err := prepareLWW(ctx, conn, a.cfg, a.node.Name); err != nil {
 		return err
 	}
+	if err := checkFolds(ctx, conn, a.cfg, a.node.Name); err != nil {
+		return err
+	}
 	if err := checkTableBlocks(ctx, conn, a.cfg, a.node.Name, a.log); err != nil {
 		return err
 	}

@@ -103,8 +103,13 @@ func ddlRules(cfg *policies.Config, peer string) *apply.DDLRules {
 		},
 		Renamed: func(schema, name string) bool {
 			for _, t := range cfg.Tables {
-				if t.Schema == schema && t.Name == name && len(t.ColumnTargets) > 0 {
-					return true
+				if t.Schema != schema || t.Name != name {
+					continue
+				}
+				for from, to := range t.ColumnTargets {
+					if to != cfg.Names.Fold(from) { // names.case alone is rewritten
+						return true
+					}
 				}
 			}
 			return false
@@ -214,7 +219,7 @@ func checkTableBlocks(ctx context.Context, conn *pgx.Conn, cfg *policies.Config,
 			return fmt.Errorf("check the columns of table %s.%s: %w", schema, name, err)
 		}
 		if tb.Where != "" {
-			if err := checkWhere(ctx, conn, tb, schema, name, node, ident, cols, key); err != nil {
+			if err := checkWhere(ctx, conn, tb, cfg.Names, schema, name, node, ident, cols, key); err != nil {
 				return err
 			}
 		}
@@ -238,6 +243,59 @@ func checkTableBlocks(ctx context.Context, conn *pgx.Conn, cfg *policies.Config,
 	return nil
 }
 
+// checkFolds checks, on the DDL source under names.case = lower or upper,
+// that the fold keeps names apart: no two selected tables of a schema, and
+// no two columns of a selected table, may get the same name on the other
+// node ("Orders" and "orders" under lower). Table blocks' columns are
+// checked by checkTableBlocks (ColumnMap.Check).
+func checkFolds(ctx context.Context, conn *pgx.Conn, cfg *policies.Config, node string) error {
+	if !cfg.Names.Folds() || node != cfg.Pair.DDLSource {
+		return nil
+	}
+	rows, err := conn.Query(ctx, `SELECT n.nspname::text, c.relname::text,
+			coalesce((SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
+			           WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '{}')
+		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY ($1::text[])
+		ORDER BY 1, 2`, cfg.PublicationSchemas())
+	if err != nil {
+		return fmt.Errorf("check names.case: %w", err)
+	}
+	type table struct {
+		schema, name string
+		cols         []string
+	}
+	tables, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (table, error) {
+		var t table
+		return t, r.Scan(&t.schema, &t.name, &t.cols)
+	})
+	if err != nil {
+		return fmt.Errorf("check names.case: %w", err)
+	}
+	var problems []string
+	seen := map[[2]string]string{} // folded schema.table → the table folded onto it
+	for _, t := range tables {
+		if _, ok := cfg.Selected(t.schema, t.name); !ok {
+			continue
+		}
+		ps, pn := cfg.MapTable(node, t.schema, t.name)
+		if f, taken := seen[[2]string{ps, pn}]; taken {
+			problems = append(problems, fmt.Sprintf("tables %s and %s both become %s", f, pgx.Identifier{t.schema, t.name}.Sanitize(), pgx.Identifier{ps, pn}.Sanitize()))
+		}
+		seen[[2]string{ps, pn}] = pgx.Identifier{t.schema, t.name}.Sanitize()
+		if m, ok := cfg.ColumnsOn(node, t.schema, t.name); ok && !m.Reshapes() {
+			if err := m.Check(t.cols); err != nil {
+				problems = append(problems, fmt.Sprintf("table %s: %v", pgx.Identifier{t.schema, t.name}.Sanitize(), err))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return permanent(fmt.Errorf("names.case = %q (at %s) would give two objects one name on the other node, and changes from there could not be mapped back: %s. Rename one of each, or map it with a table block's target or a column block",
+			cfg.Names.Case, cfg.Names.DeclRange, strings.Join(problems, "; ")))
+	}
+	return nil
+}
+
 // checkWhere checks a table block's row filter on this node's table: it is
 // one expression (ddlparse) over the table's own columns; PostgreSQL
 // accepts it as a WHERE clause (boolean, no aggregate or set-returning
@@ -248,7 +306,7 @@ func checkTableBlocks(ctx context.Context, conn *pgx.Conn, cfg *policies.Config,
 // without them an UPDATE that moves a row out of the filter would go
 // unnoticed. The statements are only prepared, or run in a transaction
 // that is rolled back.
-func checkWhere(ctx context.Context, conn *pgx.Conn, tb *policies.TableSel, schema, name, node, ident string, tableCols, key []string) error {
+func checkWhere(ctx context.Context, conn *pgx.Conn, tb *policies.TableSel, names policies.Names, schema, name, node, ident string, tableCols, key []string) error {
 	where := fmt.Sprintf("table %s.%s on node %s (where at %s)", schema, name, node, tb.DeclRange)
 	cols, err := ddlparse.FilterColumns(tb.Where)
 	if err != nil {
@@ -256,7 +314,11 @@ func checkWhere(ctx context.Context, conn *pgx.Conn, tb *policies.TableSel, sche
 	}
 	for _, c := range cols {
 		if !slices.Contains(tableCols, c) {
-			return permanent(fmt.Errorf("%s: the row filter names %q, which is not a column of the table", where, c))
+			hint := ""
+			if names.Folds() {
+				hint = fmt.Sprintf(" (names.case = %q spells column names differently on the two nodes, and the filter is evaluated on both with the same text: it can only name columns the fold leaves as they are)", names.Case)
+			}
+			return permanent(fmt.Errorf("%s: the row filter names %q, which is not a column of the table%s", where, c, hint))
 		}
 	}
 	table := pgx.Identifier{schema, name}.Sanitize()

@@ -178,6 +178,9 @@ func FormatPlan(p *policies.Plan) string {
 	} else {
 		b.WriteString("ddl: not replicated\n")
 	}
+	if p.NamesCase != policies.NamesSource {
+		fmt.Fprintf(&b, "names: %s case: the other node names the schemas, tables and columns %s syncs in %s case\n", p.NamesCase, p.DDLSource, p.NamesCase)
+	}
 	for _, n := range p.Nodes {
 		transport := "insecure"
 		if n.TLS {

@@ -37,6 +37,12 @@ func (a *Agent) Open(ctx context.Context, h transport.Hello) (change.LSN, transp
 	}
 	// Open the applier without holding inMu: connecting can take long, and
 	// Status() must not wait for it.
+	var folded func(string) string
+	if a.cfg.Names.Folds() && a.node.Name == a.cfg.Pair.DDLSource {
+		// The peer spells this node's tables and columns as names.case
+		// folds them, and only this node knows the original spelling.
+		folded = a.cfg.Names.Fold
+	}
 	ap := apply.New(apply.Config{
 		ConnString: a.connString,
 		Pair:       a.cfg.Pair.Name,
@@ -47,6 +53,7 @@ func (a *Agent) Open(ctx context.Context, h transport.Hello) (change.LSN, transp
 		Policy: func(t change.TableRef) string {
 			return a.cfg.PolicyOn(a.node.Name, t.Schema, t.Name)
 		},
+		FoldedNames: folded,
 	})
 	progress, err := ap.Open(ctx)
 	if err != nil {

@@ -81,6 +81,12 @@
 //     mapping cannot express (SELECT * or JOIN ... USING over renamed
 //     columns, a RENAME across mapped schemas, a string routine body that
 //     names a renamed object) is an error, not a guess.
+//   - Mapping.Fold (names.case) spells every relation of Mapping.FoldSchemas
+//     and of Mapping.Tables, with its columns, index and constraint names,
+//     as the fold gives them; explicit table and column entries win. A
+//     folded column keeps no source output name in a view (the view's own
+//     columns fold too). A string routine body that quotes a name the fold
+//     changes, or any string body under an upper-case fold, is an error.
 //   - MatchTag implements the allow/deny globs of the ddl policy.
 //
 // Everything here is a pure function of its arguments and safe for

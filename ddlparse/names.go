@@ -27,6 +27,7 @@ const (
 	siteColumn                     // a column name of a known relation
 	siteColumnRef                  // a ColumnRef in an expression
 	siteNewRelname                 // RenameStmt.Newname of a renamed relation
+	siteMemberName                 // an index or constraint name of a relation: folded with it (names.case)
 	siteRegclass                   // a string literal naming a relation: nextval('s.seq'), 'x'::regclass
 	siteRegName                    // a string literal naming another object: 's.cfg'::regconfig
 	siteOpaque                     // text that names objects but cannot be rewritten (a string routine body)
@@ -246,6 +247,14 @@ func (w *walker) schemaName(p *string, ref bool) {
 	}
 	w.sites = append(w.sites, &site{kind: siteSchema, typ: "schema", ref: ref, str: p})
 	w.addObject(Object{Type: "schema", Name: *p, Ref: ref})
+}
+
+// memberName registers an index or constraint name of relation r.
+func (w *walker) memberName(p *string, r *relRef) {
+	if p == nil || *p == "" || r == nil {
+		return
+	}
+	w.sites = append(w.sites, &site{kind: siteMemberName, typ: "member", str: p, rel: r})
 }
 
 // column registers a column name of relation r.
@@ -488,6 +497,7 @@ func (w *walker) constraint(c *pg.Constraint) {
 		if c.Conname != "" && c.Contype != pg.ConstrType_CONSTR_NOTNULL {
 			w.addObject(Object{Type: "table constraint", Schema: schemaWritten(t), Name: t.src.Name, Member: c.Conname})
 		}
+		w.memberName(&c.Conname, t)
 	}
 	if c.Pktable != nil {
 		pk := w.relation(c.Pktable, "table", true, false)

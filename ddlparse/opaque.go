@@ -116,6 +116,15 @@ func applyRegName(s *site, m *Mapping) {
 
 // checkOpaque refuses opaque text that mentions a name the mapping changes.
 func checkOpaque(s *site, m *Mapping) error {
+	if m.Fold != nil {
+		if m.Fold("a") != "a" {
+			return fmt.Errorf("%s is not parsed as SQL, and names.case upper-cases the peer's names, which its unquoted names would not find; it cannot be replayed", s.typ)
+		}
+		if q, ok := foldedQuoted(*s.str, m.Fold); ok {
+			return fmt.Errorf("%s quotes %s, which names.case spells %s on the peer; it is not parsed as SQL, so Rewrite cannot rewrite it",
+				s.typ, quoteIdent(q), quoteIdent(m.Fold(q)))
+		}
+	}
 	if name, ok := mentions(*s.str, renamedNames(m)); ok {
 		return fmt.Errorf("%s mentions %s, which the mapping renames; it is not parsed as SQL, so Rewrite cannot rewrite it",
 			s.typ, quoteIdent(name))
@@ -123,22 +132,56 @@ func checkOpaque(s *site, m *Mapping) error {
 	return nil
 }
 
+// foldedQuoted returns the first double-quoted identifier in text that
+// fold changes. Unquoted names need no check: PostgreSQL folds them to
+// lower case, which is what a lower-case fold gives the peer.
+func foldedQuoted(text string, fold func(string) string) (string, bool) {
+	for i := 0; i < len(text); i++ {
+		if text[i] != '"' {
+			continue
+		}
+		var b strings.Builder
+		j := i + 1
+		for ; j < len(text); j++ {
+			if text[j] == '"' {
+				if j+1 < len(text) && text[j+1] == '"' {
+					b.WriteByte('"')
+					j++
+					continue
+				}
+				break
+			}
+			b.WriteByte(text[j])
+		}
+		if q := b.String(); q != "" && fold(q) != q {
+			return q, true
+		}
+		i = j
+	}
+	return "", false
+}
+
 // renamedNames lists the source names that a mapping changes: schemas,
 // tables (also when only their schema changes) and columns, sorted.
 func renamedNames(m *Mapping) []string {
 	set := map[string]bool{}
+	// renamed: from becomes to, and not merely by names.case (whose
+	// quoted names checkOpaque looks for itself).
+	renamed := func(from, to string) bool {
+		return from != to && (m.Fold == nil || m.Fold(from) != to)
+	}
 	for from, to := range m.Schemas {
-		if from != to && from != "" && !isSystemSchema(from) {
+		if renamed(from, to) && from != "" && !isSystemSchema(from) {
 			set[from] = true
 		}
 	}
 	for from, to := range m.Tables {
-		if from != to && !isSystemSchema(from.Schema) {
+		if (renamed(from.Schema, to.Schema) || renamed(from.Name, to.Name)) && !isSystemSchema(from.Schema) {
 			set[from.Name] = true
 		}
 	}
 	for from, to := range m.Columns {
-		if from.Name != to {
+		if renamed(from.Name, to) {
 			set[from.Name] = true
 		}
 	}

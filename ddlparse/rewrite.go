@@ -38,6 +38,25 @@ type Mapping struct {
 	// Columns maps a source table's column to the peer's column name. The key
 	// names the table by its source name.
 	Columns map[Column]string
+	// Fold, when set, spells the peer's names (names.case) of everything in
+	// the fold scope: the relations of FoldSchemas and the relations Tables
+	// maps (tables, views, sequences, indexes), and their columns, indexes
+	// and constraints. An explicit entry of Tables or Columns wins.
+	Fold func(string) string
+	// FoldSchemas are the source schemas whose relations Fold applies to.
+	FoldSchemas map[string]bool
+}
+
+// folds reports whether Fold applies to source relation q and its members.
+func (m Mapping) folds(q QName) bool {
+	if m.Fold == nil || q.Schema == "" || isSystemSchema(q.Schema) {
+		return false
+	}
+	if m.FoldSchemas[q.Schema] {
+		return true
+	}
+	_, ok := m.Tables[q]
+	return ok
 }
 
 // Relation returns the peer's name of source relation q.
@@ -47,6 +66,9 @@ func (m Mapping) Relation(q QName) QName {
 	}
 	if t, ok := m.Tables[q]; ok {
 		return t
+	}
+	if m.folds(q) {
+		return QName{Schema: m.Schema(q.Schema), Name: m.Fold(q.Name)}
 	}
 	if s, ok := m.Schemas[q.Schema]; ok && q.Schema != "" {
 		return QName{Schema: s, Name: q.Name}
@@ -173,7 +195,14 @@ func (r *pathResolver) resolve(name string) (QName, bool) {
 		}
 	}
 	if len(r.path) > 0 {
-		return QName{Schema: r.path[0], Name: name}, false
+		q := QName{Schema: r.path[0], Name: name}
+		// names.case: a name the fold changes is taken to be in the first
+		// schema on the path when that schema is folded (where an
+		// unqualified CREATE puts it); system catalogs (pg_*) are not.
+		if r.m.Fold != nil && r.m.FoldSchemas[q.Schema] && !strings.HasPrefix(name, "pg_") && r.m.Fold(name) != name {
+			return q, true
+		}
+		return q, false
 	}
 	return QName{Name: name}, false
 }
@@ -341,9 +370,13 @@ func applySite(s *site, m *Mapping) error {
 		*s.str = m.Schema(*s.str)
 	case siteColumn:
 		if s.rel != nil && !s.rel.temp {
-			if c, ok := columnOf(m, s.rel, *s.str); ok {
+			if c, ok, _ := columnName(m, s.rel, *s.str); ok {
 				*s.str = c
 			}
+		}
+	case siteMemberName:
+		if r := s.rel; r != nil && r.known && !r.temp && m.folds(r.src) {
+			*s.str = m.Fold(*s.str)
 		}
 	case siteRegclass:
 		r := s.rel
@@ -396,6 +429,8 @@ func applySite(s *site, m *Mapping) error {
 					r.src, quoteIdent(*s.str), quoteIdent(to.Schema), quoteIdent(t.Schema))
 			}
 			*s.str = t.Name
+		} else if m.folds(r.src) {
+			*s.str = m.Fold(*s.str)
 		}
 	}
 	return nil
@@ -470,7 +505,7 @@ func applyList(s *site, m *Mapping) error {
 			return nil
 		}
 		if s.shape == shapeColumn {
-			if c, ok := columnOf(m, r, parts[n-1]); ok {
+			if c, ok, _ := columnName(m, r, parts[n-1]); ok {
 				setStr(items[n-1], c)
 			}
 		}
@@ -511,6 +546,12 @@ func applyColumnRef(s *site, m *Mapping) {
 	switch n {
 	case 1:
 		rel = unqualifiedOwner(s.scope, col, m)
+		if rel == nil && col != "" && foldsInScope(s.scope, m) {
+			// names.case over several folded relations: the column is
+			// folded whichever of them it belongs to.
+			setStr(f[0], m.Fold(col))
+			return
+		}
 	case 2:
 		e = findEntry(s.scope, "", quals[0])
 	case 3:
@@ -523,9 +564,12 @@ func applyColumnRef(s *site, m *Mapping) {
 		return
 	}
 	if col != "" {
-		if c, ok := columnOf(m, rel, col); ok && c != col {
+		if c, ok, folded := columnName(m, rel, col); ok && c != col {
 			setStr(f[n-1], c)
-			if s.outName != nil && *s.outName == "" {
+			// A renamed column keeps its source name as a view's output
+			// column; a folded one does not: the view's columns are
+			// folded like every other column of its schema.
+			if !folded && s.outName != nil && *s.outName == "" {
 				*s.outName = col
 			}
 		}
@@ -636,6 +680,45 @@ func columnsOf(m *Mapping, q QName) []Column {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// columnName is the peer's name of column col of relation r: its explicit
+// mapping (columnOf), else its folded name when names.case applies to r
+// (folded true), else ok false.
+func columnName(m *Mapping, r *relRef, col string) (to string, ok, folded bool) {
+	if c, ok := columnOf(m, r, col); ok {
+		return c, true, false
+	}
+	for x := r; x != nil; x = x.parent {
+		if x.known && m.folds(x.src) {
+			return m.Fold(col), true, true
+		}
+	}
+	return "", false, false
+}
+
+// foldsInScope reports whether the nearest scope with relations holds only
+// relations names.case folds, and at least one.
+func foldsInScope(sc *scope, m *Mapping) bool {
+	if m.Fold == nil {
+		return false
+	}
+	for ; sc != nil; sc = sc.parent {
+		n := 0
+		for _, e := range sc.entries {
+			if e.rel == nil {
+				continue
+			}
+			if !e.rel.known || e.rel.temp || !m.folds(e.rel.src) {
+				return false
+			}
+			n++
+		}
+		if n > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // columnOf maps column col of relation r, using the mapping of the table r

@@ -164,6 +164,7 @@ func (w *walker) stmt(n *pg.Node) {
 		if x.Idxname != "" && r != nil {
 			w.addObject(Object{Type: "index", Schema: schemaWritten(r), Name: x.Idxname})
 		}
+		w.memberName(&x.Idxname, r)
 		w.ddlScope(r)
 		w.walkFields(x.ProtoReflect())
 		w.pop()
@@ -508,6 +509,7 @@ func (w *walker) alterTableStmt(a *pg.AlterTableStmt) {
 			if r != nil {
 				w.addObject(Object{Type: "table constraint", Schema: schemaWritten(r), Name: r.src.Name, Member: cmd.Name})
 			}
+			w.memberName(&cmd.Name, r)
 		}
 		w.walkNode(cmd.Def)
 	}
@@ -555,6 +557,10 @@ func (w *walker) renameStmt(x *pg.RenameStmt) {
 		r := w.relation(x.Relation, "table", false, false)
 		if r != nil && memberTypes[x.RenameType] != "" {
 			w.addObject(Object{Type: memberTypes[x.RenameType], Schema: schemaWritten(r), Name: r.src.Name, Member: x.Subname})
+		}
+		if x.RenameType == pg.ObjectType_OBJECT_TABCONSTRAINT {
+			w.memberName(&x.Subname, r)
+			w.memberName(&x.Newname, r)
 		}
 	default:
 		w.object(x.RenameType, x.Object, false)

@@ -22,10 +22,58 @@ type Config struct {
 	Sync      Sync         // effective values, also when there is no sync block
 	Throttle  Throttles    // effective values (0 = unlimited when a phase has no block)
 	Alert     *Alert       // nil when there is no alert block (alerts off)
+	Names     Names        // effective values, also when there is no names block
 	Schemas   []*SchemaSel // in declaration order
 	Tables    []*TableSel  // in declaration order
 	Files     []string     // files that were loaded, in load order
 }
+
+// Names is the `names {}` block: the capitalisation of mapped object names
+// on the other node (SPEC §4). Case is NamesSource (names keep their case),
+// NamesLower or NamesUpper.
+type Names struct {
+	Case      string
+	DeclRange hcl.Range // zero when the config has no names block
+}
+
+// The names.case values.
+const (
+	NamesSource = "source"
+	NamesLower  = "lower"
+	NamesUpper  = "upper"
+)
+
+// Fold returns name as names.case spells it on the other node: unchanged
+// for "source", else with the ASCII letters folded to lower or upper case.
+// Like PostgreSQL's own folding of unquoted identifiers in a UTF-8
+// database, letters beyond ASCII keep their case.
+func (n Names) Fold(name string) string {
+	var to func(byte) (byte, bool)
+	switch n.Case {
+	case NamesLower:
+		to = func(c byte) (byte, bool) { return c + 'a' - 'A', c >= 'A' && c <= 'Z' }
+	case NamesUpper:
+		to = func(c byte) (byte, bool) { return c - ('a' - 'A'), c >= 'a' && c <= 'z' }
+	default:
+		return name
+	}
+	var b []byte
+	for i := 0; i < len(name); i++ {
+		if c, ok := to(name[i]); ok {
+			if b == nil {
+				b = []byte(name)
+			}
+			b[i] = c
+		}
+	}
+	if b == nil {
+		return name
+	}
+	return string(b)
+}
+
+// Folds reports whether names.case changes names ("lower" or "upper").
+func (n Names) Folds() bool { return n.Case == NamesLower || n.Case == NamesUpper }
 
 // Pair is the `pair "NAME" {}` block.
 type Pair struct {
@@ -289,6 +337,19 @@ func (c *Config) policy(schema, table string) string {
 		}
 	}
 	return c.Conflicts.Policy
+}
+
+// selectsFolded is selects for the other node's name of a table under
+// names.case: the globs are folded as the table names were.
+func (s *SchemaSel) selectsFolded(table string, names Names) bool {
+	f := &SchemaSel{Tables: make([]string, len(s.Tables)), Exclude: make([]string, len(s.Exclude))}
+	for i, g := range s.Tables {
+		f.Tables[i] = names.Fold(g)
+	}
+	for i, g := range s.Exclude {
+		f.Exclude[i] = names.Fold(g)
+	}
+	return f.selects(table)
 }
 
 func (s *SchemaSel) selects(table string) bool {

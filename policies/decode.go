@@ -91,6 +91,7 @@ func (d *decoder) decodeConfig(body hcl.Body, files []string) *Config {
 	content, diags := body.Content(rootSchema)
 	d.diags = append(d.diags, diags...)
 	cfg := &Config{
+		Names:     Names{Case: DefaultNamesCase},
 		Retry:     Retry{Connection: DefaultRetryConnection, Other: DefaultRetryOther},
 		Conflicts: Conflicts{Policy: DefaultConflictPolicy, Retention: DefaultConflictRetention},
 		DDL:       DefaultDDL(),
@@ -178,8 +179,8 @@ func (d *decoder) decodeConfig(body hcl.Body, files []string) *Config {
 			}
 			tables[key] = t
 			cfg.Tables = append(cfg.Tables, t)
-		default:
-			d.refuseBlock(b)
+		case "names":
+			cfg.Names = d.decodeNamesBlock(b)
 		}
 	}
 
@@ -203,32 +204,47 @@ func (d *decoder) decodeConfig(body hcl.Body, files []string) *Config {
 			t.Conflicts = p
 		}
 	}
-	// A table block without target maps its schema as its schema block does.
+	// names.case: a schema block without target maps its schema onto the
+	// folded name (a target, written by the DBA, is taken as written).
+	for _, s := range cfg.Schemas {
+		if ta, given := d.targets[s]; !given || ta.bad {
+			s.Target = cfg.Names.Fold(s.Name)
+		}
+	}
+	// A table block without target maps its schema as its schema block
+	// does, and its name as names.case spells it.
 	for _, t := range cfg.Tables {
 		if ta, given := d.targets[t]; given && !ta.bad {
 			continue
 		}
-		t.TargetSchema, t.TargetName = t.Schema, t.Name
+		t.TargetSchema, t.TargetName = cfg.Names.Fold(t.Schema), cfg.Names.Fold(t.Name)
 		if s := schemas[t.Schema]; s != nil {
 			t.TargetSchema = s.Target
+		}
+	}
+	if cfg.Names.Folds() {
+		for _, t := range cfg.Tables {
+			d.foldColumns(t, cfg.Names)
 		}
 	}
 	d.checkMappings(cfg)
 	return cfg
 }
 
-// refuseBlock reports a block of the language that this version does not
-// enforce, after checking its contents against the declared schema.
-func (d *decoder) refuseBlock(b *hcl.Block) {
-	if schema := refusedBlocks[b.Type]; schema != nil {
-		_, diags := b.Body.Content(schema)
-		d.diags = append(d.diags, diags...)
+// decodeNamesBlock decodes `names { case = ... }`.
+func (d *decoder) decodeNamesBlock(b *hcl.Block) Names {
+	n := Names{Case: DefaultNamesCase, DeclRange: b.DefRange}
+	content, diags := b.Body.Content(namesSchema)
+	d.diags = append(d.diags, diags...)
+	if v, attr, ok := d.str(content.Attributes, "case"); ok {
+		if slices.Contains(namesCases, v) {
+			n.Case = v
+		} else {
+			d.add(errorAt(attr.Expr.Range(), "Invalid names.case",
+				`names.case is %q; it must be "source" (names keep their case on the other node), "lower" or "upper".`, v))
+		}
 	}
-	what := fmt.Sprintf("The %s block", b.Type)
-	if len(b.Labels) > 0 {
-		what = fmt.Sprintf("The %s %q block", b.Type, b.Labels[0])
-	}
-	d.add(notSupported(b.DefRange, what))
+	return n
 }
 
 // missing reports a required attribute that is absent.
@@ -1213,6 +1229,39 @@ func (d *decoder) decodeColumnBlocks(b *hcl.Block, blocks []*hcl.Block, t *Table
 			t.ColumnTargets = map[string]string{}
 		}
 		t.ColumnTargets[r.name] = r.target
+	}
+}
+
+// foldColumns applies names.case to the columns a table block lists
+// (`columns`) and does not rename: each gets its folded name on the other
+// node, recorded in ColumnTargets like a rename. The listed columns must
+// keep distinct names there ("Total" and "total" both fold to total). A
+// table block without columns replicates every column: the agent folds
+// each one's name when it reads the relation, and ColumnMap.Check reports
+// names that collide.
+func (d *decoder) foldColumns(t *TableSel, names Names) {
+	if t.Columns == nil {
+		return
+	}
+	image := map[string]string{} // name on the other node → the column mapped onto it
+	for _, c := range t.Columns {
+		to, renamed := t.ColumnTargets[c]
+		if !renamed {
+			to = names.Fold(c)
+			if to != c {
+				if t.ColumnTargets == nil {
+					t.ColumnTargets = map[string]string{}
+				}
+				t.ColumnTargets[c] = to
+			}
+		}
+		if f, taken := image[to]; taken {
+			d.add(errorAt(t.DeclRange, "Colliding column mapping",
+				"The table block for %s replicates columns %s and %s, which names.case = %q (at %s) maps onto the same column %s of the other node; changes from there could not be mapped back. Give one of them a column block with its own target, or leave it out of columns.",
+				qualified(t.Schema, t.Name), quoteIdent(f), quoteIdent(c), names.Case, pos(names.DeclRange), quoteIdent(to)))
+			continue
+		}
+		image[to] = c
 	}
 }
 

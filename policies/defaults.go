@@ -46,6 +46,7 @@ const (
 	DefaultSyncExistingTables = ExistingTablesError
 	DefaultSyncParallelism    = 4
 	DefaultAlertLagThreshold  = 30 * time.Second
+	DefaultNamesCase          = NamesSource
 )
 
 // DefaultSync returns the effective sync settings of a config without a

@@ -56,13 +56,6 @@ func warningAt(rng hcl.Range, summary, detail string, args ...any) *hcl.Diagnost
 	return d
 }
 
-// notSupported refuses a setting that belongs to the policy language but is
-// not enforced by this version: never silently ignored.
-func notSupported(rng hcl.Range, what string) *hcl.Diagnostic {
-	return errorAt(rng, "Not supported yet",
-		"%s belongs to the pgduet policy language, but this version of pgduet does not enforce it. Remove it from the config.", what)
-}
-
 // pos renders a range's start as file:line:col for "first declared at" details.
 func pos(r hcl.Range) string {
 	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)

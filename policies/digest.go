@@ -64,7 +64,7 @@ func (c *Config) canonical() string {
 		fmt.Fprintf(&b, format, args...)
 		b.WriteByte('\n')
 	}
-	line("pgduet-config v5")
+	line("pgduet-config v6")
 	line("pair %s ddl_source=%s", q(c.Pair.Name), q(c.Pair.DDLSource))
 
 	nodes := slices.Clone(c.Nodes)
@@ -81,6 +81,7 @@ func (c *Config) canonical() string {
 	line("retry connection=%d other=%d", int64(c.Retry.Connection), int64(c.Retry.Other))
 	line("conflicts policy=%s retention=%d", q(c.Conflicts.Policy), int64(c.Conflicts.Retention))
 	line("ddl replicate=%t reverse=%s allow=%s deny=%s", c.DDL.Replicate, q(c.DDL.Reverse), canonicalSet(c.DDL.Allow), canonicalSet(c.DDL.Deny))
+	line("names case=%s", q(c.Names.Case))
 	line("sync schema=%t data=%t existing_tables=%s parallelism=%d", c.Sync.Schema, c.Sync.Data, q(c.Sync.ExistingTables), c.Sync.Parallelism)
 	for _, p := range []struct {
 		phase string

@@ -292,7 +292,7 @@ table "public.items" {}
 			t.Errorf("%s: digest did not change", name)
 		}
 	}
-	if canon := mustParse(t, "base.hcl", baseNodes+base).canonical(); !strings.HasPrefix(canon, "pgduet-config v5\n") {
+	if canon := mustParse(t, "base.hcl", baseNodes+base).canonical(); !strings.HasPrefix(canon, "pgduet-config v6\n") {
 		t.Errorf("canonical form does not start with its version line:\n%s", canon)
 	}
 }

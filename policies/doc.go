@@ -56,9 +56,14 @@
 // the digest; the alert block is not, and its webhook, which may carry a
 // token, is never quoted in a diagnostic.
 //
-// The one block of the policy language that this version of pgduet does
-// not enforce yet (names) is declared in the schemas and refused with a
-// "Not supported yet" error: a setting is never silently ignored.
+// names.case ([Config.Names]) folds, on the other node, the names the
+// config does not spell out: schema and table blocks without target get
+// the folded name as their effective target at load, the listed columns
+// of a table block theirs (recorded in ColumnTargets), and on the DDL
+// source MapTable folds the tables of a schema block and [ColumnMap.Map]
+// their columns. The other node cannot invert the fold without the
+// source's catalog: it sends its own names, and the DDL source's applier
+// resolves them.
 //
 // Evaluation is pure: no database, no network. The only I/O is reading the
 // config files and the files named by file("path"); env("NAME") reads the

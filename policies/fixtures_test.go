@@ -244,7 +244,7 @@ func TestErrorDetails(t *testing.T) {
 		{"file_missing.hcl", `no-such-secret.txt`},
 		{"duplicate_node.hcl", `already declared at testdata/error/duplicate_node.hcl:5:1`},
 		{"duplicate_retry.hcl", `the first one is at testdata/error/duplicate_retry.hcl:`},
-		{"refused_blocks.hcl", `The names block belongs to the pgduet policy language, but this version of pgduet does not enforce it. Remove it`},
+		{"names_bad_case.hcl", `names.case is "title"; it must be "source" (names keep their case on the other node), "lower" or "upper".`},
 		{"sync_existing_tables.hcl", `sync.existing_tables is "replace"; it must be "error" or "ignore"`},
 		{"sync_parallelism.hcl", `sync.parallelism is 65; it must be a whole number from 1 to 64`},
 		{"sync_throttle_alert_errors.hcl", `sync.parallelism is 1.5; it must be a whole number from 1 to 64`},
@@ -281,9 +281,8 @@ func TestErrorDetails(t *testing.T) {
 	}
 }
 
-// TestSpecExampleIsKnown: the whole SPEC §4 example decodes; what it holds
-// beyond this version (the names block) is refused as "Not supported yet",
-// nothing is unknown.
+// TestSpecExampleIsKnown: the whole SPEC §4 example decodes, every block
+// of it enforced; nothing is unknown.
 func TestSpecExampleIsKnown(t *testing.T) {
 	for _, v := range []string{"PGDUET_EAST_PASSWORD", "PGDUET_EAST_KEY_PASSWORD", "PGDUET_WEST_PASSWORD"} {
 		t.Setenv(v, "x")

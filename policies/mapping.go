@@ -211,7 +211,20 @@ func (c *Config) MapTable(from, schema, table string) (string, string) {
 	default:
 		return schema, table
 	}
+	if c.Names.Folds() && c.role(from) == roleSource && c.schemaBlock(schema) != nil {
+		return c.MapSchema(from, schema), c.Names.Fold(table) // names.case
+	}
 	return c.MapSchema(from, schema), table
+}
+
+// schemaBlock returns the schema block of source schema `schema`, else nil.
+func (c *Config) schemaBlock(schema string) *SchemaSel {
+	for _, s := range c.Schemas {
+		if s.Name == schema {
+			return s
+		}
+	}
+	return nil
 }
 
 // SelectedOn is Selected in the names of node `node`. For the DDL source it
@@ -229,6 +242,15 @@ func (c *Config) SelectedOn(node, schema, table string) (ops []Op, ok bool) {
 	case roleOther:
 		s, t := c.MapTable(node, schema, table)
 		if fs, ft := c.MapTable(c.Pair.DDLSource, s, t); fs != schema || ft != table {
+			return nil, false
+		}
+		if c.Names.Folds() && c.tableBlockOn(node, schema, table) == nil {
+			// A table of a schema block, named as names.case folds it:
+			// the globs are matched folded too (the source name is not
+			// known here).
+			if sb := c.schemaBlock(s); sb != nil && sb.selectsFolded(t, c.Names) {
+				return sb.Operations, true
+			}
 			return nil, false
 		}
 		return c.Selected(s, t)
@@ -419,7 +441,8 @@ type ColumnMap struct {
 	Names  map[string]string
 
 	source   bool            // asked by the DDL source
-	shadowed map[string]bool // Subset false: values of Names that are not keys
+	shadowed map[string]bool // Subset false: on the DDL source the values of Names, on the other node those that are not keys
+	fold     Names           // the DDL source's names.case, for the columns Names does not list
 }
 
 // Map returns the peer's name of column col of the asking node, and whether
@@ -436,10 +459,31 @@ func (m ColumnMap) Map(col string) (peer string, ok bool) {
 	if p, ok := m.Names[col]; ok {
 		return p, true
 	}
-	if m.Subset || m.shadowed[col] {
+	if m.Subset {
+		return "", false
+	}
+	if m.source {
+		col = m.fold.Fold(col) // names.case
+	}
+	if m.shadowed[col] {
 		return "", false
 	}
 	return col, true
+}
+
+// Reshapes reports whether the peer's table differs from this one by more
+// than names.case: a column subset, or a rename to another name than the
+// folded one.
+func (m ColumnMap) Reshapes() bool {
+	if m.Subset {
+		return true
+	}
+	for from, to := range m.Names {
+		if m.source && to != m.fold.Fold(from) || !m.source && from != m.fold.Fold(to) {
+			return true
+		}
+	}
+	return false
 }
 
 // Check compares the map with the columns the table really has on the
@@ -477,15 +521,29 @@ func (m ColumnMap) Check(cols []string) error {
 	}
 	if m.source && !m.Subset {
 		var clash []string
+		folded := map[string]string{} // name on the peer → the column not renamed that gets it
 		for _, c := range cols {
-			if m.shadowed[c] {
+			if _, renamed := m.Names[c]; renamed {
+				continue
+			}
+			img := m.fold.Fold(c)
+			if m.shadowed[img] {
 				for from, to := range m.Names {
-					if to == c {
-						clash = append(clash, fmt.Sprintf("column %s keeps its name, but column %s is renamed to %s", quoteIdent(c), quoteIdent(from), quoteIdent(c)))
+					if to == img {
+						if img == c {
+							clash = append(clash, fmt.Sprintf("column %s keeps its name, but column %s is renamed to %s", quoteIdent(c), quoteIdent(from), quoteIdent(c)))
+						} else {
+							clash = append(clash, fmt.Sprintf("column %s becomes %s by names.case, but column %s is renamed to %s", quoteIdent(c), quoteIdent(img), quoteIdent(from), quoteIdent(img)))
+						}
 					}
 				}
 			}
+			if f, ok := folded[img]; ok {
+				clash = append(clash, fmt.Sprintf("columns %s and %s both become %s by names.case", quoteIdent(f), quoteIdent(c), quoteIdent(img)))
+			}
+			folded[img] = c
 		}
+		sort.Strings(clash)
 		if len(clash) > 0 {
 			problems = append(problems, strings.Join(clash, "; ")+
 				" (on the other node both would be the same column: rename the first one too with a column block, or list the replicated columns with columns)")
@@ -538,10 +596,19 @@ func (c *Config) tableBlockOn(node, schema, table string) *TableSel {
 // columns once).
 func (c *Config) ColumnsOn(node, schema, table string) (cols ColumnMap, ok bool) {
 	t := c.tableBlockOn(node, schema, table)
+	source := c.role(node) == roleSource
 	if t == nil || t.Columns == nil && t.ColumnTargets == nil {
+		if source && c.Names.Folds() {
+			if _, selected := c.Selected(schema, table); selected {
+				return ColumnMap{Names: map[string]string{}, source: true, fold: c.Names, shadowed: map[string]bool{}}, true
+			}
+		}
 		return ColumnMap{}, false
 	}
-	m := ColumnMap{Subset: t.Columns != nil, Names: map[string]string{}, source: c.role(node) == roleSource}
+	m := ColumnMap{Subset: t.Columns != nil, Names: map[string]string{}, source: source}
+	if source {
+		m.fold = c.Names
+	}
 	add := func(src, dst string) {
 		if m.source {
 			m.Names[src] = dst
@@ -564,7 +631,7 @@ func (c *Config) ColumnsOn(node, schema, table string) (cols ColumnMap, ok bool)
 	}
 	m.shadowed = map[string]bool{}
 	for _, v := range m.Names {
-		if _, isKey := m.Names[v]; !isKey {
+		if _, isKey := m.Names[v]; m.source || !isKey {
 			m.shadowed[v] = true
 		}
 	}

@@ -11,6 +11,7 @@ type Plan struct {
 	Pair      string        `json:"pair"`
 	DDLSource string        `json:"ddl_source"`
 	Digest    string        `json:"config_digest"`
+	NamesCase string        `json:"names_case"`
 	DDL       PlanDDL       `json:"ddl"`
 	Conflicts PlanConflicts `json:"conflicts"`
 	Retry     PlanRetry     `json:"retry"`
@@ -111,6 +112,7 @@ func (c *Config) Plan() *Plan {
 		Pair:      c.Pair.Name,
 		DDLSource: c.Pair.DDLSource,
 		Digest:    c.Digest(),
+		NamesCase: c.Names.Case,
 		DDL:       PlanDDL{Replicate: c.DDL.Replicate, Reverse: c.DDL.Reverse, Allow: nonNilStrings(c.DDL.Allow), Deny: nonNilStrings(c.DDL.Deny)},
 		Conflicts: PlanConflicts{Policy: c.Conflicts.Policy, Retention: c.Conflicts.Retention.String()},
 		Retry:     PlanRetry{Connection: c.Retry.Connection.String(), Other: c.Retry.Other.String()},

@@ -5,9 +5,7 @@ import "github.com/hashicorp/hcl/v2"
 // The policy language (SPEC §4), one hcl.BodySchema per block type. Every
 // attribute is optional here: required ones are checked by the decode
 // functions, which point at the block when one is missing (HCL's own check
-// has no position in merged bodies). The block marked "refused" (names) is
-// part of the language but not enforced by this version: declaring it lets
-// the decoder say "Not supported yet" instead of "Unsupported block type".
+// has no position in merged bodies).
 
 var rootSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 	{Type: "pair", LabelNames: []string{"name"}},
@@ -18,7 +16,7 @@ var rootSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 	{Type: "throttle", LabelNames: []string{"phase"}}, // at most one per phase
 	{Type: "retry"},
 	{Type: "alert"},
-	{Type: "names"}, // refused
+	{Type: "names"},
 	{Type: "schema", LabelNames: []string{"name"}},
 	{Type: "table", LabelNames: []string{"name"}},
 }}
@@ -94,7 +92,6 @@ var alertSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "webhook"}, // required
 }}
 
-// refused
 var namesSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "case"},
 }}
@@ -125,10 +122,8 @@ var columnSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "target"}, // required
 }}
 
-// refusedBlocks: top-level block type → its schema (checked, then refused).
-var refusedBlocks = map[string]*hcl.BodySchema{
-	"names": namesSchema,
-}
+// namesCases are the valid names.case values.
+var namesCases = []string{NamesSource, NamesLower, NamesUpper}
 
 // conflictPolicies are the valid conflicts.policy values.
 var conflictPolicies = []string{PolicyFail, PolicyIgnore, PolicyOverwrite, PolicyLastWriteWins}

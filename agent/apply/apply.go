@@ -27,6 +27,13 @@ type Config struct {
 	// Policy returns the conflict policy of a local table (SPEC §7): "fail",
 	// "ignore" or "overwrite". nil: fail everywhere.
 	Policy func(t change.TableRef) string
+	// FoldedNames is the peer's names.case when the peer names tables and
+	// columns by folding this node's names (this node is the DDL source,
+	// and the peer does not know its original spelling): a table the peer
+	// names that does not exist here under that exact name is the one
+	// table of the same schema whose folded name it is, and likewise for
+	// columns. nil: names are exact.
+	FoldedNames func(string) string
 }
 
 // OriginName is the replication origin that records, on the receiving node, how

@@ -22,6 +22,7 @@ type column struct {
 
 // targetTable is the local (receiving) table a source table's changes go to.
 type targetTable struct {
+	local       change.TableRef // its name here (the peer's name, unless resolved through Config.FoldedNames)
 	oid         uint32
 	partitioned bool
 	replIdent   byte // relreplident: d, f, i, n
@@ -41,7 +42,7 @@ type targetTable struct {
 }
 
 func (t *targetTable) same(o *targetTable) bool {
-	return t.oid == o.oid && t.partitioned == o.partitioned && t.replIdent == o.replIdent &&
+	return t.local == o.local && t.oid == o.oid && t.partitioned == o.partitioned && t.replIdent == o.replIdent &&
 		slices.Equal(t.cols, o.cols) && slices.Equal(t.key, o.key) && slices.Equal(t.deferrable, o.deferrable) &&
 		slices.EqualFunc(t.uniques, o.uniques, func(a, b uniqueKey) bool { return a.nullsEqual == b.nullsEqual && slices.Equal(a.cols, b.cols) })
 }
@@ -53,6 +54,20 @@ func (t *targetTable) colIndex(name string) int {
 		}
 	}
 	return -1
+}
+
+// foldedIndex is the one column whose folded name is name, else -1.
+func (t *targetTable) foldedIndex(name string, fold func(string) string) int {
+	j := -1
+	for i := range t.cols {
+		if fold(t.cols[i].name) == name {
+			if j >= 0 {
+				return -1 // two columns fold to it: the peer's name is ambiguous here
+			}
+			j = i
+		}
+	}
+	return j
 }
 
 // uniqueKey is one unique index's key columns; nullsEqual for NULLS NOT
@@ -75,7 +90,8 @@ type table struct {
 	name   string // quoted, schema-qualified: "s"."t"
 	from   string // the table as UPDATE/DELETE/SELECT name it: ONLY "s"."t" (the exact relation, as pgoutput names it; not its inheritance children), or "s"."t" when partitioned
 	target *targetTable
-	stale  bool // read the catalog again before the next use
+	stale  bool                // read the catalog again before the next use
+	fold   func(string) string // Config.FoldedNames
 
 	bindings map[*change.Relation]*binding
 	stmts    map[string]*stmt
@@ -97,8 +113,14 @@ func (t *table) bind(rel *change.Relation, node string) (*binding, error) {
 	}
 	for i, c := range rel.Columns {
 		j := t.target.colIndex(c.Name)
+		if j < 0 && t.fold != nil {
+			j = t.target.foldedIndex(c.Name, t.fold)
+		}
 		if j < 0 {
 			return nil, fmt.Errorf("table %s on node %s has no column %q (the source has it)", t.ref, node, c.Name)
+		}
+		if k := b.tgtToSrc[j]; k >= 0 {
+			return nil, fmt.Errorf("table %s on node %s: the source's columns %q and %q both map to column %q here", t.ref, node, rel.Columns[k].Name, c.Name, t.target.cols[j].name)
 		}
 		b.tgtToSrc[j] = i
 		if t.target.cols[j].generated {
@@ -182,14 +204,14 @@ func (a *Applier) readCatalog(ctx context.Context, refs []change.TableRef) ([]*t
 		}
 		ref := refs[ord-1]
 		if oid == nil {
-			rows.Close()
-			return nil, fmt.Errorf("table %s does not exist on node %s", ref, a.cfg.Node)
+			out = append(out, nil) // resolved below, or an error
+			continue
 		}
 		if *kind != "r" && *kind != "p" {
 			rows.Close()
 			return nil, fmt.Errorf("%s on node %s is not a table (relkind %s)", ref, a.cfg.Node, *kind)
 		}
-		t := &targetTable{oid: *oid, partitioned: *kind == "p", replIdent: (*ident)[0], deferrable: deferrable}
+		t := &targetTable{local: ref, oid: *oid, partitioned: *kind == "p", replIdent: (*ident)[0], deferrable: deferrable}
 		for i := range names {
 			t.cols = append(t.cols, column{
 				name:           names[i],
@@ -230,7 +252,56 @@ func (a *Applier) readCatalog(ctx context.Context, refs []change.TableRef) ([]*t
 	if len(out) != len(refs) {
 		return nil, fmt.Errorf("read the catalog: %d rows for %d tables", len(out), len(refs))
 	}
+	for i, t := range out {
+		if t != nil {
+			continue
+		}
+		local, err := a.foldedTable(ctx, refs[i])
+		if err != nil {
+			return nil, err
+		}
+		tt, err := a.readCatalog(ctx, []change.TableRef{local})
+		if err != nil {
+			return nil, err
+		}
+		out[i] = tt[0]
+	}
 	return out, nil
+}
+
+// foldedTable finds the local table the peer names ref when it does not
+// exist under that exact name: with Config.FoldedNames, the one table or
+// partitioned table of ref's schema whose folded name is ref.Name.
+func (a *Applier) foldedTable(ctx context.Context, ref change.TableRef) (change.TableRef, error) {
+	missing := fmt.Errorf("table %s does not exist on node %s", ref, a.cfg.Node)
+	if a.cfg.FoldedNames == nil {
+		return change.TableRef{}, missing
+	}
+	a.roundTrip()
+	rows, err := a.conn.Query(ctx, `SELECT c.relname::text FROM pg_catalog.pg_class c
+		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')`, ref.Schema)
+	if err != nil {
+		return change.TableRef{}, fmt.Errorf("read the catalog: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return change.TableRef{}, fmt.Errorf("read the catalog: %w", err)
+	}
+	var found []string
+	for _, n := range names {
+		if a.cfg.FoldedNames(n) == ref.Name {
+			found = append(found, n)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return change.TableRef{}, missing
+	case 1:
+		return change.TableRef{Schema: ref.Schema, Name: found[0]}, nil
+	}
+	slices.Sort(found)
+	return change.TableRef{}, fmt.Errorf("the peer's table %s is, by names.case, any of the tables %q of node %s; rename all but one of them, or map them with table blocks", ref, found, a.cfg.Node)
 }
 
 // resolveTables makes sure every table tx touches is known and current: read
@@ -287,8 +358,7 @@ func (a *Applier) resolveTables(ctx context.Context, changes []change.Change) er
 func (a *Applier) setTarget(ref change.TableRef, tt *targetTable) {
 	t := a.tables[ref]
 	if t == nil {
-		name := pgx.Identifier{ref.Schema, ref.Name}.Sanitize()
-		t = &table{ref: ref, name: name, stmts: map[string]*stmt{}, pol: policyFail}
+		t = &table{ref: ref, stmts: map[string]*stmt{}, pol: policyFail, fold: a.cfg.FoldedNames}
 		if a.cfg.Policy != nil {
 			t.pol = policy(a.cfg.Policy(ref))
 		}
@@ -301,6 +371,7 @@ func (a *Applier) setTarget(ref change.TableRef, tt *targetTable) {
 		}
 		a.dropStatements(t)
 		t.target = tt
+		t.name = pgx.Identifier{tt.local.Schema, tt.local.Name}.Sanitize()
 		t.from = "ONLY " + t.name
 		if tt.partitioned {
 			t.from = t.name // ONLY on a partitioned table would match no rows

@@ -406,9 +406,18 @@ func (c Config) dump(ctx context.Context, snapshot string) (pre, keys, post []st
 	return pre, keys, post, nil
 }
 
-// Mapping is the config's name mapping for statements of the DDL source.
+// Mapping is the config's name mapping for statements of the DDL source,
+// with names.case (the schema blocks' schemas and the table blocks' tables
+// are its fold scope).
 func Mapping(cfg *policies.Config) ddlparse.Mapping {
 	m := ddlparse.Mapping{Schemas: map[string]string{}, Tables: map[ddlparse.QName]ddlparse.QName{}}
+	if cfg.Names.Folds() {
+		m.Fold = cfg.Names.Fold
+		m.FoldSchemas = map[string]bool{}
+		for from := range cfg.SchemaTargets() {
+			m.FoldSchemas[from] = true
+		}
+	}
 	for from, to := range cfg.SchemaTargets() {
 		if from != to {
 			m.Schemas[from] = to

@@ -273,8 +273,11 @@ func (s *Source) selection(ctx context.Context, tx pgx.Tx) (*heldSnapshot, error
 				problems = append(problems, fmt.Sprintf("table %s: %v", pgx.Identifier{r.schema, r.name}.Sanitize(), err))
 				continue
 			}
+		}
+		if mapped && m.Reshapes() {
 			// A column subset or renames: pg_dump would create the table
-			// as it is here; the DBA creates it on the peer.
+			// as it is here; the DBA creates it on the peer. (names.case
+			// alone is not a reshape: the dump's DDL is folded.)
 			t.SchemaSynced = false
 			if blockSchemas[r.schema] {
 				h.excluded = append(h.excluded, [2]string{r.schema, r.name})
@@ -494,6 +497,7 @@ func (s *Source) Sequences(ctx context.Context, snapshot string) ([]transport.Se
 		switch {
 		case dumped[schema]:
 			v.Schema = s.cfg.MapSchema(s.node.Name, schema)
+			v.Name = s.cfg.Names.Fold(name) // as the dump's rewritten DDL names it
 		case tSchema != nil:
 			t, ok := h.tables[[2]string{*tSchema, *tName}]
 			if !ok {

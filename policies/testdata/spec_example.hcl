@@ -85,7 +85,7 @@ alert {
   webhook       = "https://alerts.example/pgduet"
 }
 
-names { # ERROR: Not supported yet
+names {
   case = "source"
 }
 

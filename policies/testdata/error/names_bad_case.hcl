@@ -1,5 +1,4 @@
-# names is the one block of the policy language this version refuses;
-# sync, throttle and alert are decoded (here with valid values).
+# names.case takes source, lower or upper; the other blocks here are valid.
 pair "shop" {
   ddl_source = "east"
 }
@@ -41,8 +40,8 @@ alert {
   webhook       = "https://alerts.example/pgduet"
 }
 
-names { # ERROR: Not supported yet
-  case = "source"
+names {
+  case = "title" # ERROR: Invalid names.case
 }
 
 throttle "incremental" {

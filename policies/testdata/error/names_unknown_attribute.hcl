@@ -28,6 +28,6 @@ node "west" {
 
 schema "public" {}
 
-names { # ERROR: Not supported yet
+names {
   cases = "source" # ERROR: Unsupported argument
 }
