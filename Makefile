@@ -3,8 +3,10 @@
 #   make demo    two throwaway local clusters, two agents, two-way sync, verify
 #   make test    every test, against real PostgreSQL servers the tests start
 #   make build   bin/pgduet
-#   make bench   benchmarks (catch-up apply next to a native subscription,
-#                initial copy next to raw COPY pipes), not part of make test
+#   make bench   benchmarks (catch-up apply next to a native subscription and
+#                to pglogical, initial copy next to raw COPY pipes), not part
+#                of make test; installs postgresql-15-pglogical when missing
+#                (as root; otherwise prints the command)
 #
 # Needs Go (see go.mod) and a C compiler (pg_query is cgo); the tests and the demo
 # need the PostgreSQL server binaries (initdb, pg_ctl): `make deps` installs them
@@ -35,8 +37,20 @@ test-short:
 	$(GO) test -short ./...
 
 # Benchmarks (not part of make test): catch-up apply throughput between two
-# local clusters, as a median-friendly -benchtime of several runs.
+# local clusters, as a median-friendly -benchtime of several runs. The
+# pglogical catch-up runs need the extension's library (pglogical.so) for the
+# server the tests start.
+PGLOGICAL_PKG := postgresql-15-pglogical
+
 bench: check-deps
+	@libdir=$$(pg_config --pkglibdir 2>/dev/null); \
+	if [ -n "$$libdir" ] && [ -f "$$libdir/pglogical.so" ] || [ -f /usr/lib/postgresql/15/lib/pglogical.so ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "pglogical is missing: apt-get install -y $(PGLOGICAL_PKG)"; \
+		apt-get install -y $(PGLOGICAL_PKG) || { apt-get update && apt-get install -y $(PGLOGICAL_PKG); } || exit 1; \
+	else \
+		echo "pglogical is missing (the pglogical catch-up benchmark needs it): sudo apt-get install -y $(PGLOGICAL_PKG)"; exit 1; \
+	fi
 	$(TEST_ENV) $(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./agent/
 
 demo: check-deps build

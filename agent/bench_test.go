@@ -26,16 +26,22 @@ import (
 // version comparison and the tombstone check add to that. The "native" runs
 // apply the same backlog with PostgreSQL's own logical replication (a
 // subscription on west, disabled while east writes, then enabled), the
-// yardstick of issue 7.
+// yardstick of issue 7; the "pglogical" runs do the same with the pglogical
+// extension (a subscription each way on two clusters of their own that
+// preload it, see benchCatchUpPglogical), timing east→west only.
 //
 //	make bench   (go test -run '^$' -bench CatchUp -benchtime 3x ./agent/)
 func BenchmarkCatchUp(b *testing.B) {
 	const txs, rowsPerTx = 1000, 100
-	for _, policy := range []string{"native", "fail", "overwrite", "last_write_wins"} {
+	for _, policy := range []string{"native", "pglogical", "fail", "overwrite", "last_write_wins"} {
 		for _, phase := range []string{"insert", "update", "delete"} {
 			b.Run(policy+"/"+phase, func(b *testing.B) {
-				if policy == "native" {
+				switch policy {
+				case "native":
 					benchCatchUpNative(b, phase, txs, rowsPerTx)
+					return
+				case "pglogical":
+					benchCatchUpPglogical(b, phase, txs, rowsPerTx)
 					return
 				}
 				benchCatchUp(b, policy, phase, txs, rowsPerTx)
@@ -46,6 +52,12 @@ func BenchmarkCatchUp(b *testing.B) {
 
 // backlog writes the catch-up benchmark's transactions on east.
 func backlog(ctx context.Context, p *pair, phase string, txs, rowsPerTx int) {
+	writeBacklog(func(q string) { p.exec(ctx, "east", q) }, phase, txs, rowsPerTx)
+}
+
+// writeBacklog runs the catch-up benchmark's transactions, one statement of
+// rowsPerTx rows each, through exec.
+func writeBacklog(exec func(q string), phase string, txs, rowsPerTx int) {
 	for t := 0; t < txs; t++ {
 		lo, hi := t*rowsPerTx+1, (t+1)*rowsPerTx
 		var q string
@@ -57,19 +69,25 @@ func backlog(ctx context.Context, p *pair, phase string, txs, rowsPerTx int) {
 		case "delete":
 			q = fmt.Sprintf("DELETE FROM bench WHERE id BETWEEN %d AND %d", lo, hi)
 		}
-		p.exec(ctx, "east", q)
+		exec(q)
 	}
+}
+
+// catchUpDone is the query that returns n on west once the whole backlog of
+// n row changes of phase is applied there.
+func catchUpDone(phase string, n int) string {
+	return map[string]string{
+		"insert": "SELECT count(*) FROM bench",
+		"update": "SELECT count(*) FILTER (WHERE n = 1) FROM bench",
+		"delete": fmt.Sprintf("SELECT %d - count(*) FROM bench", n),
+	}[phase]
 }
 
 // benchCatchUpNative is benchCatchUp with a native subscription instead of
 // the agents. Done is when west's rows show the whole backlog.
 func benchCatchUpNative(b *testing.B, phase string, txs, rowsPerTx int) {
 	n := txs * rowsPerTx
-	done := map[string]string{
-		"insert": "SELECT count(*) FROM bench",
-		"update": "SELECT count(*) FILTER (WHERE n = 1) FROM bench",
-		"delete": fmt.Sprintf("SELECT %d - count(*) FROM bench", n),
-	}[phase]
+	done := catchUpDone(phase, n)
 	wait := func(ctx context.Context, p *pair, q string, want int) {
 		if err := pgtest.WaitFor(ctx, "west applied the backlog", func(ctx context.Context) (bool, error) {
 			return p.query(ctx, "west", q) == fmt.Sprint(want), nil
