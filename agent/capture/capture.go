@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/jackc/pgx/v5"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,13 +118,19 @@ type Capture struct {
 	done    chan struct{}   // closed when Run returns
 	started atomic.Bool
 
-	mu         sync.Mutex
-	q          flushQueue
-	received   change.LSN
-	sentFlush  change.LSN
-	recvCancel context.CancelFunc // interrupts the receive in progress, nil when none
-	stats      Stats
-	runErr     error // why Run ended (valid once done is closed)
+	mu        sync.Mutex
+	q         flushQueue
+	received  change.LSN
+	sentFlush change.LSN
+	// recvConn is the replication connection's net.Conn while a receive is in
+	// progress (nil otherwise): Ack and the end of Run's context interrupt
+	// that receive by moving its read deadline into the past (interruptLocked).
+	// readDeadline is the read deadline last set on it, so that a receive
+	// sets it only when it changes.
+	recvConn     net.Conn
+	readDeadline time.Time
+	stats        Stats
+	runErr       error // why Run ended (valid once done is closed)
 
 	// Row filters, owned by the streaming goroutine: the session that
 	// evaluates them, the decoder whose relations they name, and the SQL
@@ -217,9 +224,7 @@ func (c *Capture) Ack(lsn change.LSN) {
 		case c.wake <- struct{}{}:
 		default:
 		}
-		if c.recvCancel != nil {
-			c.recvCancel()
-		}
+		c.interruptLocked()
 	}
 }
 

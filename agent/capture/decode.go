@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -78,6 +79,7 @@ type decoder struct {
 	filters    map[uint32]*tableFilter     // row filters (this node's column names)
 	src        map[uint32]change.TableRef  // this node's names
 	cur        *committed                  // between Begin and Commit; nil outside a transaction
+	cols       []tupleCol                  // parseRow's scratch, reused for every row message
 }
 
 func newDecoder(echoOrigin string, filter Filter, log *slog.Logger) *decoder {
@@ -94,10 +96,11 @@ func (d *decoder) inTx() bool { return d.cur != nil }
 // decode handles one pgoutput message (XLogData.WALData). It returns the
 // transaction when the message is its Commit, else nil.
 //
-// Nothing it returns refers to data: pglogrepl copies tuple values (TupleData.Decode
-// allocates Data) and names (string conversions), and the one message type that
-// would alias the buffer (LogicalDecodingMessage.Content) is refused. A test
-// overwrites the buffer after decoding to keep that true.
+// Nothing it returns refers to data (pgconn reuses its receive buffer): row
+// messages are read by parseRow, whose values are copied out (rowData), the
+// other messages by pglogrepl, which copies names (string conversions); the
+// one message type that would alias the buffer (LogicalDecodingMessage.Content)
+// is refused. A test overwrites the buffer after decoding to keep that true.
 //
 // The cases, in the order pgoutput sends them for a transaction:
 //
@@ -135,6 +138,10 @@ func (d *decoder) decode(data []byte) (*committed, error) {
 		return nil, fmt.Errorf("unexpected pgoutput %s message (%q): capture does not enable streaming", typ, rune(typ))
 	default:
 		return nil, fmt.Errorf("unexpected pgoutput message type %q (0x%02x)", rune(typ), byte(typ))
+	}
+
+	if typ == pglogrepl.MessageTypeInsert || typ == pglogrepl.MessageTypeUpdate || typ == pglogrepl.MessageTypeDelete {
+		return nil, d.decodeRow(typ, data)
 	}
 
 	msg, err := parse(data)
@@ -181,55 +188,6 @@ func (d *decoder) decode(data []byte) (*committed, error) {
 		d.log.Debug("relation", "table", rel.Table.String(), "columns", len(rel.Columns), "identity", string(rune(rel.Identity)))
 
 	case *pglogrepl.TypeMessage:
-
-	case *pglogrepl.InsertMessage:
-		rel, keep, err := d.relation(m.RelationID, change.Insert)
-		if err != nil || !keep {
-			return nil, err
-		}
-		c := change.Change{Op: change.Insert, Rel: rel}
-		var all []change.Value
-		if c.New, all, err = d.values(m.RelationID, m.Tuple); err != nil {
-			return nil, fmt.Errorf("insert into %s: %w", rel.Table, err)
-		}
-		if rel.Table == change.DDLQueue && d.ddl == DDLIgnore {
-			d.ignoreDDL(rel, c.New)
-			return nil, nil
-		}
-		d.filterLater(m.RelationID, change.Insert, all, nil)
-		d.cur.tx.Changes = append(d.cur.tx.Changes, c)
-
-	case *pglogrepl.UpdateMessage:
-		rel, keep, err := d.relation(m.RelationID, change.Update)
-		if err != nil || !keep {
-			return nil, err
-		}
-		c := change.Change{Op: change.Update, Rel: rel}
-		var newAll, oldAll []change.Value
-		if c.New, newAll, err = d.values(m.RelationID, m.NewTuple); err != nil {
-			return nil, fmt.Errorf("update of %s: new row: %w", rel.Table, err)
-		}
-		if c.Old, oldAll, c.OldIsKey, err = d.oldValues(m.RelationID, m.OldTupleType, m.OldTuple); err != nil {
-			return nil, fmt.Errorf("update of %s: old row: %w", rel.Table, err)
-		}
-		d.filterLater(m.RelationID, change.Update, newAll, oldAll)
-		d.cur.tx.Changes = append(d.cur.tx.Changes, c)
-
-	case *pglogrepl.DeleteMessage:
-		rel, keep, err := d.relation(m.RelationID, change.Delete)
-		if err != nil || !keep {
-			return nil, err
-		}
-		c := change.Change{Op: change.Delete, Rel: rel}
-		var oldAll []change.Value
-		if c.Old, oldAll, c.OldIsKey, err = d.oldValues(m.RelationID, m.OldTupleType, m.OldTuple); err != nil {
-			return nil, fmt.Errorf("delete from %s: %w", rel.Table, err)
-		}
-		if c.Old == nil {
-			return nil, fmt.Errorf("delete from %s: no old row", rel.Table)
-		}
-		d.filterLater(m.RelationID, change.Delete, nil, oldAll)
-		d.cur.tx.Changes = append(d.cur.tx.Changes, c)
 
 	case *pglogrepl.TruncateMessage:
 		c := change.Change{
@@ -353,25 +311,226 @@ func newRelation(m *pglogrepl.RelationMessage) *change.Relation {
 	return rel
 }
 
-// values converts a tuple: 'n' NULL, 'u' unchanged TOAST (not sent), 't' text.
-func values(rel *change.Relation, t *pglogrepl.TupleData) ([]change.Value, error) {
-	if t == nil {
-		return nil, errors.New("no tuple")
+// decodeRow handles an Insert, Update or Delete of the open transaction: the
+// change is appended unless the relation's table is dropped (relation).
+// Its values are copied out of data (see rowData).
+func (d *decoder) decodeRow(typ pglogrepl.MessageType, data []byte) error {
+	m, err := d.parseRow(typ, data)
+	if err != nil {
+		return err
 	}
-	if len(t.Columns) != len(rel.Columns) {
-		return nil, fmt.Errorf("tuple has %d columns, its Relation message %d", len(t.Columns), len(rel.Columns))
+	op, _ := rowOp(typ)
+	rel, keep, err := d.relation(m.rel, op)
+	if err != nil || !keep {
+		return err
 	}
-	out := make([]change.Value, len(t.Columns))
-	for i, col := range t.Columns {
-		switch col.DataType {
+	rd := d.newRowData(&m, data[1:])
+	r := &rd
+	c := change.Change{Op: op, Rel: rel}
+	var newAll, oldAll []change.Value
+	switch op {
+	case change.Insert:
+		if c.New, newAll, err = d.values(m.rel, m.new, r); err != nil {
+			return fmt.Errorf("insert into %s: %w", rel.Table, err)
+		}
+		if rel.Table == change.DDLQueue && d.ddl == DDLIgnore {
+			d.ignoreDDL(rel, c.New)
+			return nil
+		}
+	case change.Update:
+		if c.New, newAll, err = d.values(m.rel, m.new, r); err != nil {
+			return fmt.Errorf("update of %s: new row: %w", rel.Table, err)
+		}
+		if c.Old, oldAll, c.OldIsKey, err = d.oldValues(m.rel, m.oldKind, m.old, r); err != nil {
+			return fmt.Errorf("update of %s: old row: %w", rel.Table, err)
+		}
+	case change.Delete:
+		if c.Old, oldAll, c.OldIsKey, err = d.oldValues(m.rel, m.oldKind, m.old, r); err != nil {
+			return fmt.Errorf("delete from %s: %w", rel.Table, err)
+		}
+		if c.Old == nil {
+			return fmt.Errorf("delete from %s: no old row", rel.Table)
+		}
+	}
+	d.filterLater(m.rel, op, newAll, oldAll)
+	d.cur.tx.Changes = append(d.cur.tx.Changes, c)
+	return nil
+}
+
+// tupleCol is one column of a tuple as a row message holds it: its kind ('n'
+// NULL, 'u' unchanged TOAST, 't' text, 'b' binary, or whatever the stream
+// says) and, for 't' and 'b', where its bytes are.
+type tupleCol struct {
+	kind     byte
+	off, end int // in the message after its type byte
+}
+
+// rowMsg is an Insert, Update or Delete as parseRow reads it, before anything
+// is copied: its tuples are views of the decoder's scratch (valid until the
+// next parseRow) pointing into the message.
+type rowMsg struct {
+	rel      uint32
+	oldKind  byte       // 0 (an Update without old tuple), 'K' or 'O'
+	old, new []tupleCol // nil when absent
+	size     int        // bytes of all 't' and 'b' values
+}
+
+// rowOp is the change a row message type makes, and the shortest such
+// message (after the type byte) that pglogrepl, which capture used to parse
+// them with, accepts: kept so that the same messages are refused (pglogrepl
+// refuses an Insert of no column, though it takes an Update or a Delete of
+// none).
+func rowOp(typ pglogrepl.MessageType) (op change.Op, minLen int) {
+	switch typ {
+	case pglogrepl.MessageTypeInsert:
+		return change.Insert, 8
+	case pglogrepl.MessageTypeUpdate:
+		return change.Update, 6
+	default:
+		return change.Delete, 5
+	}
+}
+
+// parseRow reads an Insert ('I' relid 'N' tuple), Update ('U' relid ['K'|'O'
+// tuple] 'N' tuple) or Delete ('D' relid 'K'|'O' tuple) without copying or
+// allocating anything: the decoder's scratch holds the columns. Truncated
+// input is an error, never a panic.
+func (d *decoder) parseRow(typ pglogrepl.MessageType, data []byte) (m rowMsg, err error) {
+	src := data[1:]
+	malformed := func(why string) error {
+		return fmt.Errorf("malformed pgoutput %s message (%d bytes): %s", typ, len(data), why)
+	}
+	if _, minLen := rowOp(typ); len(src) < minLen {
+		return m, malformed("too short")
+	}
+	m.rel = binary.BigEndian.Uint32(src)
+	kind, pos := src[4], 5
+	d.cols = d.cols[:0]
+	nOld := -1 // columns of the old tuple, -1: none
+	switch {
+	case kind == 'N' && typ != pglogrepl.MessageTypeDelete:
+	case (kind == 'K' || kind == 'O') && typ != pglogrepl.MessageTypeInsert:
+		m.oldKind = kind
+		if pos, err = d.parseTuple(src, pos, &m.size); err != nil {
+			return m, malformed(err.Error())
+		}
+		nOld = len(d.cols)
+		if typ == pglogrepl.MessageTypeUpdate {
+			if pos >= len(src) || src[pos] != 'N' {
+				return m, malformed("no new tuple after the old one")
+			}
+			pos++
+		}
+	default:
+		return m, fmt.Errorf("decode pgoutput %s message: unexpected tuple type %q", typ, rune(kind))
+	}
+	if typ != pglogrepl.MessageTypeDelete {
+		if _, err = d.parseTuple(src, pos, &m.size); err != nil {
+			return m, malformed(err.Error())
+		}
+		m.new = d.cols[max(nOld, 0):]
+	}
+	if nOld >= 0 {
+		m.old = d.cols[:nOld:nOld]
+	}
+	return m, nil
+}
+
+var errTruncatedTuple = errors.New("tuple data cut short")
+
+// parseTuple reads the TupleData at src[pos:] (Int16 column count, then per
+// column a kind byte, and for 't' and 'b' an Int32 length and the bytes) into
+// d.cols, adds its values' length to size, and returns where it ends.
+func (d *decoder) parseTuple(src []byte, pos int, size *int) (int, error) {
+	if len(src)-pos < 2 {
+		return 0, errTruncatedTuple
+	}
+	n := int(binary.BigEndian.Uint16(src[pos:]))
+	pos += 2
+	for range n {
+		if pos >= len(src) {
+			return 0, errTruncatedTuple
+		}
+		col := tupleCol{kind: src[pos]}
+		pos++
+		switch col.kind {
+		case pglogrepl.TupleDataTypeText, pglogrepl.TupleDataTypeBinary:
+			if len(src)-pos < 4 {
+				return 0, errTruncatedTuple
+			}
+			l := binary.BigEndian.Uint32(src[pos:])
+			pos += 4
+			if uint64(l) > uint64(len(src)-pos) {
+				return 0, errTruncatedTuple
+			}
+			col.off, col.end = pos, pos+int(l)
+			pos = col.end
+			*size += int(l)
+		}
+		d.cols = append(d.cols, col)
+	}
+	return pos, nil
+}
+
+// rowData is where the values of one row message go: one allocation holds
+// the values of all its tuples (and of their projections), another the bytes
+// of all its text values, carved up value by value. Every piece is capped at
+// its own length, so appending to one never reaches the next; nothing refers
+// to the message, and nothing is reused for another message.
+type rowData struct {
+	src  []byte // the message after its type byte, which tupleCol offsets index
+	vals []change.Value
+	buf  []byte
+}
+
+func (d *decoder) newRowData(m *rowMsg, src []byte) rowData {
+	n := len(m.old) + len(m.new)
+	if proj := d.proj[m.rel]; proj != nil {
+		if m.old != nil {
+			n += len(proj)
+		}
+		if m.new != nil {
+			n += len(proj)
+		}
+	}
+	return rowData{src: src, vals: make([]change.Value, n), buf: make([]byte, m.size)}
+}
+
+// take returns the next n values.
+func (r *rowData) take(n int) []change.Value {
+	if n > len(r.vals) { // cannot happen: newRowData counts them all
+		r.vals = make([]change.Value, n)
+	}
+	v := r.vals[:n:n]
+	r.vals = r.vals[n:]
+	return v
+}
+
+// text copies a value's bytes out of the message.
+func (r *rowData) text(col tupleCol) []byte {
+	n := copy(r.buf, r.src[col.off:col.end])
+	b := r.buf[:n:n]
+	r.buf = r.buf[n:]
+	return b
+}
+
+// tupleValues converts a tuple: 'n' NULL, 'u' unchanged TOAST (not sent), 't'
+// text.
+func tupleValues(rel *change.Relation, cols []tupleCol, r *rowData) ([]change.Value, error) {
+	if len(cols) != len(rel.Columns) {
+		return nil, fmt.Errorf("tuple has %d columns, its Relation message %d", len(cols), len(rel.Columns))
+	}
+	out := r.take(len(cols))
+	for i, col := range cols {
+		switch col.kind {
 		case pglogrepl.TupleDataTypeNull:
 			out[i] = change.Value{Kind: change.Null}
 		case pglogrepl.TupleDataTypeToast:
 			out[i] = change.Value{Kind: change.Unchanged}
 		case pglogrepl.TupleDataTypeText:
-			out[i] = change.Value{Kind: change.Text, Data: col.Data} // already a copy (TupleData.Decode)
+			out[i] = change.Value{Kind: change.Text, Data: r.text(col)}
 		default:
-			return nil, fmt.Errorf("column %s: unexpected tuple data kind %q (binary is not enabled)", rel.Columns[i].Name, rune(col.DataType))
+			return nil, fmt.Errorf("column %s: unexpected tuple data kind %q (binary is not enabled)", rel.Columns[i].Name, rune(col.kind))
 		}
 	}
 	return out, nil
@@ -380,15 +539,15 @@ func values(rel *change.Relation, t *pglogrepl.TupleData) ([]change.Value, error
 // oldValues converts the old tuple of an Update or Delete: 'K' is the replica
 // identity key (other columns NULL), 'O' the whole old row (REPLICA IDENTITY
 // FULL), none (Update only) nil; like values, sent and all columns.
-func (d *decoder) oldValues(id uint32, kind uint8, t *pglogrepl.TupleData) (sent, all []change.Value, isKey bool, err error) {
+func (d *decoder) oldValues(id uint32, kind uint8, cols []tupleCol, r *rowData) (sent, all []change.Value, isKey bool, err error) {
 	switch kind {
 	case 0:
 		return nil, nil, false, nil
 	case pglogrepl.UpdateMessageTupleTypeKey:
-		sent, all, err = d.values(id, t)
+		sent, all, err = d.values(id, cols, r)
 		return sent, all, true, err
 	case pglogrepl.UpdateMessageTupleTypeOld:
-		sent, all, err = d.values(id, t)
+		sent, all, err = d.values(id, cols, r)
 		return sent, all, false, err
 	}
 	return nil, nil, false, fmt.Errorf("unexpected old tuple kind %q", rune(kind))
@@ -405,13 +564,13 @@ func (d *decoder) filterLater(id uint32, op change.Op, newAll, oldAll []change.V
 
 // values converts a tuple of relation id: the columns sent, and every
 // column (the same slice when nothing is left out).
-func (d *decoder) values(id uint32, t *pglogrepl.TupleData) (sent, all []change.Value, err error) {
-	all, err = values(d.full[id], t)
+func (d *decoder) values(id uint32, cols []tupleCol, r *rowData) (sent, all []change.Value, err error) {
+	all, err = tupleValues(d.full[id], cols, r)
 	proj := d.proj[id]
 	if err != nil || proj == nil {
 		return all, all, err
 	}
-	sent = make([]change.Value, len(proj))
+	sent = r.take(len(proj))
 	for k, i := range proj {
 		sent[k] = all[i]
 	}

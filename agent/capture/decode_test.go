@@ -2,6 +2,7 @@ package capture
 
 import (
 	"encoding/binary"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -393,6 +394,37 @@ func TestIsEcho(t *testing.T) {
 	} {
 		if got := isEcho(origin, echo); got != want {
 			t.Errorf("isEcho(%q) = %v, want %v", origin, got, want)
+		}
+	}
+}
+
+// BenchmarkDecodeTx decodes a transaction of 100 inserts and 100 updates
+// with a key change into a three-column table (bigint, int, text), the shape
+// of the agent's catch-up benchmark; allocs/op are per transaction.
+func BenchmarkDecodeTx(b *testing.B) {
+	d := newDecoder(echoOrigin("p", "west"), nil, nil)
+	rel := relationMsg(16400, "public", "bench", 'd', testCol{"id", true}, testCol{"n", false}, testCol{"v", false})
+	if _, err := d.decode(rel); err != nil {
+		b.Fatal(err)
+	}
+	msgs := [][]byte{beginMsg(0x100, 7)}
+	for i := range 100 {
+		id := strconv.Itoa(1000 + i)
+		msgs = append(msgs, insertMsg(16400, id, "0", "row "+id))
+	}
+	for i := range 100 {
+		id := strconv.Itoa(1000 + i)
+		msgs = append(msgs, updateMsg(16400, 'K', []string{id, "\x00", "\x00"}, id+"0", "1", "row "+id))
+	}
+	msgs = append(msgs, commitMsg(0x100, 0x130))
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, m := range msgs {
+			buf = append(buf[:0], m...)
+			if _, err := d.decode(buf); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -197,6 +198,26 @@ func (c *Capture) stream(ctx context.Context, conn *pgconn.PgConn, interval time
 			c.filterConn = nil
 		}
 	}()
+	// The end of ctx interrupts a receive in progress (see receive). Once
+	// stream returns no receive is in progress, so the function never touches
+	// the connection afterwards, even if it runs late; the read deadline is
+	// cleared for what follows (the last status update, Close).
+	stopInterrupt := context.AfterFunc(ctx, func() {
+		c.mu.Lock()
+		c.interruptLocked()
+		c.mu.Unlock()
+	})
+	defer func() {
+		stopInterrupt()
+		c.mu.Lock()
+		c.readDeadline = time.Time{}
+		c.mu.Unlock()
+		if !conn.IsClosed() {
+			// A closed pgconn is pgx's to drain and close, under its own
+			// deadline: clearing that one could leave the drain blocked.
+			_ = conn.Conn().SetReadDeadline(time.Time{})
+		}
+	}()
 	var hold *change.Tx // decoded, not yet in the channel
 	nextStatus := time.Now().Add(interval)
 	for {
@@ -293,11 +314,25 @@ func (c *Capture) stream(ctx context.Context, conn *pgconn.PgConn, interval time
 }
 
 // receive reads one message, giving up at deadline or when Ack interrupts it; it
-// returns (nil, nil) then. A receive interrupted by its deadline leaves the
-// connection usable: pgconn keeps a partly read message and resumes it.
+// returns (nil, nil) then, and ctx's error once ctx has ended.
+//
+// It sets no context on the read: pgconn's ReceiveMessage watches nothing
+// when given context.Background() itself, which saves a context, a timer and
+// a context watcher per message. The deadline is the net.Conn's read
+// deadline instead, set only when it changes (most messages of a busy stream
+// share one), and an interruption (Ack, the end of ctx: interruptLocked)
+// moves it into the past, which wakes a blocked read, as pgconn's own
+// DeadlineContextWatcherHandler does for a cancelled context.
+//
+// A receive ended by its read deadline leaves the connection usable: pgconn
+// does not close the connection on a net timeout and reports it as a
+// pgconn.Timeout error, and pgproto3 keeps a partly read message and resumes
+// it on the next receive.
 func (c *Capture) receive(ctx context.Context, conn *pgconn.PgConn, deadline time.Time) (pgproto3.BackendMessage, error) {
-	rctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
+	// c.readDeadline caches the socket's read deadline: it holds only while
+	// nothing else sets deadlines on this connection during the stream (no
+	// conn.Exec with a context here: pgx's deadline handler would reset it).
+	nc := conn.Conn()
 	c.mu.Lock()
 	select {
 	case <-c.wake:
@@ -305,23 +340,51 @@ func (c *Capture) receive(ctx context.Context, conn *pgconn.PgConn, deadline tim
 		return nil, nil
 	default:
 	}
-	c.recvCancel = cancel
+	// Checked under mu: either interruptLocked, run when ctx ended, has
+	// already run and ctx.Err is set, or it will run after recvConn is set.
+	if err := ctx.Err(); err != nil {
+		c.mu.Unlock()
+		return nil, err
+	}
+	if !deadline.Equal(c.readDeadline) {
+		if err := nc.SetReadDeadline(deadline); err != nil {
+			c.mu.Unlock()
+			return nil, c.errorf("receive: set read deadline: %w", err)
+		}
+		c.readDeadline = deadline
+	}
+	c.recvConn = nc
 	c.mu.Unlock()
 
-	msg, err := conn.ReceiveMessage(rctx)
+	msg, err := conn.ReceiveMessage(context.Background())
 
 	c.mu.Lock()
-	c.recvCancel = nil
+	c.recvConn = nil
 	c.mu.Unlock()
 	switch {
 	case err == nil:
 		return msg, nil
 	case ctx.Err() != nil:
 		return nil, ctx.Err()
-	case pgconn.Timeout(err) || errors.Is(err, context.Canceled):
+	case pgconn.Timeout(err):
 		return nil, nil
 	}
 	return nil, c.errorf("receive: %w", err)
+}
+
+// aLongTimeAgo is a read deadline in the past: setting it wakes a blocked read
+// at once with a timeout.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// interruptLocked ends the receive in progress, if any, at once; c.mu must be
+// held. The receive returns (nil, nil) (or ctx's error) and the next one sets
+// its deadline again.
+func (c *Capture) interruptLocked() {
+	if c.recvConn == nil {
+		return
+	}
+	_ = c.recvConn.SetReadDeadline(aLongTimeAgo)
+	c.readDeadline = aLongTimeAgo
 }
 
 // committed records a finished transaction's position and counters.
@@ -351,6 +414,9 @@ func (c *Capture) committed(res *committed) error {
 		return c.errorf("tx %s (xid %d): %w", tx.EndLSN, tx.Xid, err)
 	}
 
+	if !c.log.Enabled(context.Background(), slog.LevelDebug) {
+		return nil // spare the logger's With for every transaction
+	}
 	log := c.log.With("lsn", tx.EndLSN, "xid", tx.Xid)
 	switch res.kind {
 	case txDeliver:

@@ -385,8 +385,9 @@ func ConnectReplication(ctx context.Context, connString string) (*pgconn.PgConn,
 		cfg.RuntimeParams["application_name"] = "pgduet"
 	}
 	// A cancelled context must only interrupt the read in progress (a network
-	// deadline), never send a cancel request to the walsender: Run relies on
-	// interrupting receives to interleave status updates.
+	// deadline), never send a cancel request to the walsender. (Run's
+	// receives use no context at all: they set the read deadline themselves,
+	// see (*Capture).receive.)
 	cfg.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
 		return &pgconn.DeadlineContextWatcherHandler{Conn: pc.Conn()}
 	}
