@@ -127,44 +127,65 @@ var errReplaced = errors.New("inbound session replaced by a newer stream from th
 // Apply returns nil only when tx and its origin progress are committed locally;
 // the transport acks it after that.
 func (s *inSession) Apply(ctx context.Context, tx *change.Tx) error {
+	_, err := s.ApplyGroup(ctx, []*change.Tx{tx})
+	return err
+}
+
+// ApplyGroup applies consecutive transactions, merging runs of small ones
+// into one local transaction (apply.Applier.ApplyGroup); it returns how many
+// are committed, a prefix of txs.
+func (s *inSession) ApplyGroup(ctx context.Context, txs []*change.Tx) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return errReplaced
+		return 0, errReplaced
 	}
 	ctx, stop := mergeCancel(ctx, s.abortCtx)
 	defer stop()
 	a := s.a
-	if n := s.skips.Filter(tx); n > 0 {
-		a.log.Debug("changes already copied by the initial sync skipped", "direction", a.in.name, "tx", tx.EndLSN, "changes", n)
+	for _, tx := range txs {
+		if n := s.skips.Filter(tx); n > 0 {
+			a.log.Debug("changes already copied by the initial sync skipped", "direction", a.in.name, "tx", tx.EndLSN, "changes", n)
+		}
 	}
-	if err := s.ap.Apply(ctx, tx); err != nil {
+	var n int
+	var err error
+	if len(txs) == 1 {
+		if err = s.ap.Apply(ctx, txs[0]); err == nil {
+			n = 1
+		}
+	} else {
+		n, err = s.ap.ApplyGroup(ctx, txs)
+	}
+	for i, tx := range txs[:n] {
+		a.in.done(tx)
+		if !s.progressed {
+			s.progressed = true
+			a.in.healthy()
+			a.in.setState(StateRunning, nil)
+		}
+		if k := a.opts.Knobs.AfterApplyCommit; k != nil {
+			if kerr := k(tx); kerr != nil {
+				return i, kerr // committed, not acked: as a crash right after the commit
+			}
+		}
+	}
+	if err != nil {
 		switch {
 		case s.abortCtx.Err() != nil:
-			return errReplaced
+			return n, errReplaced
 		case ctx.Err() != nil:
 			// The stream ended under us (the sender went away, or we are
 			// shutting down): not a failure of this direction.
-			return ctx.Err()
+			return n, ctx.Err()
 		}
 		if s.progressed || time.Since(s.opened) >= a.stableAfter() {
 			a.in.healthy() // this session was healthy: a new streak starts here
 		}
 		a.inboundError(err)
-		return a.refusal(err)
+		return n, a.refusal(err)
 	}
-	a.in.done(tx)
-	if !s.progressed {
-		s.progressed = true
-		a.in.healthy()
-		a.in.setState(StateRunning, nil)
-	}
-	if k := a.opts.Knobs.AfterApplyCommit; k != nil {
-		if err := k(tx); err != nil {
-			return err
-		}
-	}
-	return nil
+	return n, nil
 }
 
 // Close releases the origin and the connection (called by the transport when

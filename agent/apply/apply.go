@@ -54,6 +54,8 @@ type Stats struct {
 	TxApplied          uint64            // source transactions committed locally
 	TxSkipped          uint64            // transactions at or below the progress: already applied, no-ops
 	TxFailed           uint64            // Apply calls that returned an error (rolled back)
+	TxGroups           uint64            // local transactions that each committed several source transactions (ApplyGroup)
+	RowsBatched        uint64            // rows (of RowsApplied) written by set-based statements
 	RowsApplied        OpCounts          // rows written, by operation
 	DeleteMissing      uint64            // DELETEs that found no row (skipped, logged)
 	Conflicts          map[string]uint64 // conflicts that failed a transaction, by kind
@@ -85,6 +87,8 @@ type Applier struct {
 	closing   []string                // prepared statements to deallocate at the start of the next pipeline
 	skips     map[skipKey]skipRequest // events a DBA asked to skip (pgduet.skip), read at Open
 	stopped   map[change.LSN]bool     // source transactions that stopped the direction (pgduet.conflicts), marked applied_on_retry when they commit
+	grouped   bool                    // apply is running a merged group (ApplyGroup): anything but a clean commit is errUngroup
+	noBatch   bool                    // one statement per change: the retry after errBatch
 	roles     map[string]bool         // roles known to exist here (DDL replays as its source role)
 	warned    map[string]*warnState   // rate limit of conflict warnings, per table and kind
 	savepoint bool                    // the open transaction has SAVEPOINT pgduet_pass

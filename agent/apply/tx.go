@@ -57,6 +57,14 @@ func (a *Applier) Apply(ctx context.Context, tx *change.Tx) error {
 		return nil
 	}
 	err := a.apply(ctx, tx)
+	if errors.Is(err, errBatch) {
+		// A set-based statement met a conflict, a missing row or an error:
+		// again one statement per change, which says which and records it.
+		a.log.Debug("transaction applied again one statement per change", "lsn", tx.EndLSN, "xid", tx.Xid)
+		a.noBatch = true
+		err = a.apply(ctx, tx)
+		a.noBatch = false
+	}
 	if err != nil {
 		a.statsMu.Lock()
 		a.stats.TxFailed++
@@ -128,7 +136,14 @@ func (a *Applier) apply(ctx context.Context, tx *change.Tx) error {
 			return err
 		}
 	}
-	if out.failure != nil {
+	if errors.Is(out.failure, errBatch) {
+		a.rollback(ctx)
+		if ddl != nil {
+			a.markAllStale() // the catalog read inside the transaction saw its DDL
+		}
+		return errBatch
+	}
+	if out.failure != nil && !a.grouped {
 		// After the rollback below: a stopped conflict or DDL event is
 		// recorded for the DBA on a connection of its own.
 		defer a.recordStop(tx, out.failure)
@@ -147,6 +162,12 @@ func (a *Applier) apply(ctx context.Context, tx *change.Tx) error {
 		return out.failure
 	}
 
+	if a.grouped && (len(out.missing) > 0 || len(out.events) > 0 || out.hasRedo) {
+		// Conflicts are recorded per source transaction: ApplyGroup
+		// applies these one by one.
+		a.rollback(ctx)
+		return errUngroup
+	}
 	if len(out.missing) > 0 || len(out.events) > 0 {
 		if err := a.recordEvents(ctx, tx, plans, out); err != nil {
 			a.rollback(ctx)
@@ -192,6 +213,7 @@ func (a *Applier) apply(ctx context.Context, tx *change.Tx) error {
 	a.stats.RowsApplied.Update += out.rows.Update
 	a.stats.RowsApplied.Delete += out.rows.Delete
 	a.stats.RowsApplied.Truncate += out.rows.Truncate
+	a.stats.RowsBatched += out.batched
 	a.stats.DeleteMissing += uint64(len(out.missing))
 	a.stats.LastEndLSN = tx.EndLSN
 	a.stats.LastCommitTime = tx.CommitTime
@@ -272,12 +294,14 @@ const (
 type step struct {
 	kind stepKind
 	idx  int   // the change (stepPrepare, stepChange)
+	n    int   // stepChange, stepPrepare: a set-based statement for changes idx..idx+n-1 when n > 0
 	stmt *stmt // stepPrepare
 }
 
 // outcome is what one transaction's pipeline did.
 type outcome struct {
 	rows    OpCounts
+	batched uint64  // rows written by set-based statements
 	missing []int   // changes that were delete_missing (skipped)
 	events  []event // other conflicts the transaction survives, recorded before COMMIT
 	failure error   // the first thing that failed the transaction: a *ConflictError or a statement error
@@ -296,6 +320,7 @@ func (o *outcome) merge(p *outcome) {
 	o.rows.Update += p.rows.Update
 	o.rows.Delete += p.rows.Delete
 	o.rows.Truncate += p.rows.Truncate
+	o.batched += p.batched
 	o.missing = append(o.missing, p.missing...)
 	o.events = append(o.events, p.events...)
 	if o.failure == nil {
@@ -358,16 +383,25 @@ func (a *Applier) pipeline(ctx context.Context, tx *change.Tx, lo, hi int, begin
 			continue
 		}
 		s := stmts[i]
+		params := plans[i].params
+		n := a.batchRun(tx, plans, stmts, i, hi)
+		if n > 0 {
+			s = a.batchStatement(ch.Op, plans[i])
+			params = batchParams(plans[i : i+n])
+		}
 		if !s.ready && !s.inflight {
 			p.SendPrepare(s.name, s.sql, nil) // parameter types inferred by the server
 			s.inflight = true
-			steps = append(steps, step{kind: stepPrepare, idx: i, stmt: s})
+			steps = append(steps, step{kind: stepPrepare, idx: i, stmt: s, n: n})
 		}
-		p.SendQueryPrepared(s.name, plans[i].params, nil, nil) // all parameters and results in text format
-		steps = append(steps, step{kind: stepChange, idx: i})
+		p.SendQueryPrepared(s.name, params, nil, nil) // all parameters and results in text format
+		steps = append(steps, step{kind: stepChange, idx: i, n: n})
 		queued += 32
-		for _, v := range plans[i].params {
+		for _, v := range params {
 			queued += 4 + len(v)
+		}
+		if n > 0 {
+			i += n - 1
 		}
 		if queued >= flushBytes {
 			if err := p.Flush(); err != nil {
@@ -417,7 +451,11 @@ func (a *Applier) pipeline(ctx context.Context, tx *change.Tx, lo, hi int, begin
 			if !errors.As(err, &pgErr) || s.kind == stepSync || pgErr.Severity == "FATAL" || pgErr.Severity == "PANIC" {
 				return a.lost(p, "read results", err)
 			}
-			if out.failure == nil && !out.hasRedo {
+			if s.n > 0 {
+				if out.failure == nil && !out.hasRedo {
+					out.failure = errBatch
+				}
+			} else if out.failure == nil && !out.hasRedo {
 				if kind := a.survivable(tx, s, guarded, plans, pgErr); kind != "" {
 					out.hasRedo, out.redo, out.redoKind = true, s.idx, kind
 				} else {
@@ -431,7 +469,20 @@ func (a *Applier) pipeline(ctx context.Context, tx *change.Tx, lo, hi int, begin
 		case stepPrepare:
 			s.stmt.ready = true
 		case stepChange:
-			a.changeDone(tx, plans, s.idx, tag.RowsAffected(), out)
+			if s.n == 0 {
+				a.changeDone(tx, plans, s.idx, tag.RowsAffected(), out)
+				break
+			}
+			if tag.RowsAffected() != int64(s.n) {
+				if out.failure == nil && !out.hasRedo {
+					out.failure = errBatch
+				}
+				break
+			}
+			for j := s.idx; j < s.idx+s.n; j++ {
+				a.changeDone(tx, plans, j, 1, out)
+			}
+			out.batched += uint64(s.n)
 		}
 	}
 	if err := p.Close(); err != nil {

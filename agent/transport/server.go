@@ -187,7 +187,7 @@ func (s *Server) replicate(stream grpc.BidiStreamingServer[peerpb.SenderFrame, p
 	stopWatch := context.AfterFunc(runCtx, func() { cancel(errShuttingDown) })
 	defer stopWatch()
 
-	in := make(chan inbound, 16)
+	in := make(chan inbound, maxGroupTxs)
 	go s.read(ctx, stream, in)
 
 	var first inbound
@@ -242,32 +242,63 @@ func (s *Server) replicate(stream grpc.BidiStreamingServer[peerpb.SenderFrame, p
 	//   - the sender half-closed between transactions: end cleanly;
 	//   - a receive or protocol error: end the stream with it;
 	//   - ctx done (peer gone, newer stream, shutdown): end with the reason.
+	//   Transactions that have already arrived while the previous ones were
+	//   applied go to a GroupSession together (at most maxGroupTxs).
+	group, _ := sess.(GroupSession)
+	var next *inbound // read ahead by the grouping, not handled yet
 	for {
 		var it inbound
-		select {
-		case it = <-in:
-		case <-ctx.Done():
-			return s.ended(ctx, stream, h.From)
+		if next != nil {
+			it, next = *next, nil
+		} else {
+			select {
+			case it = <-in:
+			case <-ctx.Done():
+				return s.ended(ctx, stream, h.From)
+			}
 		}
 		switch {
 		case it.tx != nil:
-			tx := it.tx
-			if err := sess.Apply(ctx, tx); err != nil {
+			txs := []*change.Tx{it.tx}
+		more:
+			for group != nil && len(txs) < maxGroupTxs {
+				select {
+				case more := <-in:
+					if more.tx == nil {
+						next = &more
+						break more
+					}
+					txs = append(txs, more.tx)
+				default:
+					break more
+				}
+			}
+			var n int
+			var err error
+			if group != nil && len(txs) > 1 {
+				n, err = group.ApplyGroup(ctx, txs)
+			} else if err = sess.Apply(ctx, txs[0]); err == nil {
+				n = 1
+			}
+			for _, tx := range txs[:n] {
+				log.Debug("applied", "lsn", tx.EndLSN, "xid", tx.Xid, "changes", len(tx.Changes))
+				if err := stream.Send(&peerpb.ReceiverFrame{Frame: &peerpb.ReceiverFrame_Ack{
+					Ack: &peerpb.Ack{EndLsn: uint64(tx.EndLSN)},
+				}}); err != nil {
+					return err
+				}
+			}
+			if err != nil {
 				if ctx.Err() != nil && !IsPermanent(err) {
 					return s.ended(ctx, stream, h.From)
 				}
+				tx := txs[min(n, len(txs)-1)]
 				log.Warn("apply failed; ending peer stream", "lsn", tx.EndLSN, "xid", tx.Xid, "err", err)
 				code := codes.Aborted
 				if IsPermanent(err) {
 					code = codes.FailedPrecondition
 				}
 				return s.status(stream, code, fmt.Sprintf("%s: %v", s.cfg.Node, err))
-			}
-			log.Debug("applied", "lsn", tx.EndLSN, "xid", tx.Xid, "changes", len(tx.Changes))
-			if err := stream.Send(&peerpb.ReceiverFrame{Frame: &peerpb.ReceiverFrame_Ack{
-				Ack: &peerpb.Ack{EndLsn: uint64(tx.EndLSN)},
-			}}); err != nil {
-				return err
 			}
 		case it.eof:
 			log.Info("peer stream ended by the sender")

@@ -42,6 +42,17 @@ type Session interface {
 	Close() // called once when the stream ends, however it ends
 }
 
+// GroupSession is a Session that can also apply several consecutive
+// transactions at once (in one local transaction where it can). ApplyGroup
+// returns how many of txs, a prefix, are committed, and the error that
+// stopped the rest; the server acks each committed one, in order. When the
+// receiving side keeps up, groups are of one: the server only groups what
+// has already arrived.
+type GroupSession interface {
+	Session
+	ApplyGroup(ctx context.Context, txs []*change.Tx) (int, error)
+}
+
 // RemoteError is an error the peer sent: it refused the stream, failed to apply
 // a transaction, or is shutting down. Permanent reports that retrying cannot help
 // until someone fixes the cause (a configuration mismatch, a protocol error, an
@@ -160,7 +171,10 @@ const (
 	// trailerBusy marks a refusal marked with Busy.
 	trailerBusy = "pgduet-busy"
 
-	defaultMaxInFlightTx    = 1024
+	defaultMaxInFlightTx = 1024
+	// maxGroupTxs bounds the transactions the server hands a GroupSession
+	// at once, and the transactions it reads ahead.
+	maxGroupTxs             = 256
 	defaultMaxInFlightBytes = 64 << 20
 )
 

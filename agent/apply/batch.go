@@ -1,0 +1,257 @@
+package apply
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgduet/pgduet/agent/change"
+)
+
+// Set-based statements: a run of consecutive changes that would use the same
+// prepared statement (same table, operation and columns) under the fail
+// policy is sent as one statement over arrays, one text[] parameter per
+// column, unnested server-side:
+//
+//	INSERT INTO t (a, b) OVERRIDING SYSTEM VALUE SELECT u.p1::int, u.p2::text FROM unnest($1::text[], $2::text[]) AS u(p1, p2)
+//	UPDATE ONLY t AS x SET b = u.p1::text FROM unnest($1::text[], $2::text[]) AS u(p1, p2) WHERE x.a = u.p2::int
+//	DELETE FROM ONLY t AS x USING unnest($1::text[]) AS u(p1) WHERE x.a = u.p1::int
+//
+// Values are cast from text with the column's type without its modifier
+// (the assignment then applies the modifier as a one-row INSERT does: an
+// over-long varchar is an error, never truncated). The statement must
+// affect exactly one row per change. Any other outcome (a row count short
+// of the run, any error) fails the attempt with errBatch: the transaction
+// is rolled back and applied again one statement per change, which
+// attributes and records the conflict exactly.
+//
+// Runs of updates and deletes have distinct keys, and an update in a run
+// keeps its key (a set-based UPDATE sees every row as it was before the
+// statement, so a key changed or matched twice would not apply in order).
+
+// errBatch: a set-based statement did not apply its run cleanly.
+var errBatch = errors.New("a set-based statement did not apply one row per change")
+
+const (
+	minBatch = 4    // shorter runs go row by row
+	maxBatch = 1000 // rows per set-based statement
+)
+
+// batchable reports whether plan p of a change with operation op may go in a
+// set-based statement.
+func batchable(op change.Op, p *rowPlan) bool {
+	if p == nil || p.tbl.policy() != policyFail {
+		return false
+	}
+	key := p.key
+	if bytes.Contains(key, []byte(" l")) || bytes.Contains(key, []byte(" n")) || bytes.Contains(key, []byte(" f")) {
+		return false
+	}
+	switch op {
+	case change.Insert:
+		return bytes.Contains(key, []byte(" w,"))
+	case change.Update:
+		return bytes.Contains(key, []byte(" w,")) && bytes.Contains(key, []byte(" k,")) && keyKept(p)
+	case change.Delete:
+		return bytes.Contains(key, []byte(" k,"))
+	}
+	return false
+}
+
+// keyKept reports whether an update sets its key columns to the values it
+// matched them by (or leaves them alone).
+func keyKept(p *rowPlan) bool {
+	nw := len(p.params) - len(p.match)
+	write := planWrite(p)
+	for k, j := range p.match {
+		for w, c := range write {
+			if c == j && !bytes.Equal(p.params[w], p.params[nw+k]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// planWrite returns the written target columns of a plan, from its key.
+func planWrite(p *rowPlan) []int {
+	for _, part := range strings.Fields(string(p.key))[1:] {
+		if part[0] == 'w' {
+			return parseCols(part[1:])
+		}
+	}
+	return nil
+}
+
+// batchRun returns how many changes from i on (at most hi) form one
+// set-based statement, or 0 when fewer than minBatch do.
+func (a *Applier) batchRun(tx *change.Tx, plans []*rowPlan, stmts []*stmt, i, hi int) int {
+	if a.noBatch {
+		return 0
+	}
+	op := tx.Changes[i].Op
+	if op == change.Truncate || !batchable(op, plans[i]) {
+		return 0
+	}
+	var keys map[string]bool
+	if op != change.Insert {
+		keys = map[string]bool{}
+	}
+	n := 0
+	for j := i; j < hi && n < maxBatch; j++ {
+		if tx.Changes[j].Op != op || stmts[j] != stmts[i] || !batchable(op, plans[j]) {
+			break
+		}
+		if keys != nil {
+			k := string(bytes.Join(plans[j].params[len(plans[j].params)-len(plans[j].match):], []byte{0}))
+			if keys[k] {
+				break
+			}
+			keys[k] = true
+		}
+		n++
+	}
+	if n < minBatch {
+		return 0
+	}
+	return n
+}
+
+// batchStatement returns the cached set-based statement for plan p.
+func (a *Applier) batchStatement(op change.Op, p *rowPlan) *stmt {
+	t := p.tbl
+	key := "B" + string(p.key)
+	a.stmtClock++
+	if s, ok := t.stmts[key]; ok {
+		s.lastUse = a.stmtClock
+		return s
+	}
+	a.stmtSeq++
+	s := &stmt{
+		name:    "pgduet_apply_" + strconv.FormatUint(a.stmtSeq, 10),
+		sql:     buildBatchSQL(t, op, string(p.key)),
+		lastUse: a.stmtClock,
+	}
+	t.stmts[key] = s
+	a.stmtCount++
+	a.statsMu.Lock()
+	a.stats.StatementsPrepared++
+	a.statsMu.Unlock()
+	return s
+}
+
+// buildBatchSQL writes the set-based statement for a plan key (see buildSQL):
+// parameter k is the text[] of the k-th parameter of the one-row statement.
+func buildBatchSQL(t *table, op change.Op, key string) string {
+	var write, match []int
+	for _, part := range strings.Fields(key)[1:] {
+		switch part[0] {
+		case 'w':
+			write = parseCols(part[1:])
+		case 'k':
+			match = parseCols(part[1:])
+		}
+	}
+	ident := func(j int) string { return pgx.Identifier{t.target.cols[j].name}.Sanitize() }
+	cols := append(append([]int{}, write...), match...)
+	if op == change.Delete {
+		cols = match
+	}
+	val := func(k int) string { return "u.p" + strconv.Itoa(k+1) + "::" + t.target.cols[cols[k]].base }
+	var from strings.Builder
+	from.WriteString("unnest(")
+	for k := range cols {
+		if k > 0 {
+			from.WriteString(", ")
+		}
+		from.WriteString("$" + strconv.Itoa(k+1) + "::pg_catalog.text[]")
+	}
+	from.WriteString(") AS u(")
+	for k := range cols {
+		if k > 0 {
+			from.WriteString(", ")
+		}
+		from.WriteString("p" + strconv.Itoa(k+1))
+	}
+	from.WriteString(")")
+	where := func(off int) string {
+		parts := make([]string, len(match))
+		for k, j := range match {
+			parts[k] = "x." + ident(j) + " = " + val(off+k)
+		}
+		return strings.Join(parts, " AND ")
+	}
+	var b strings.Builder
+	switch op {
+	case change.Insert:
+		b.WriteString("INSERT INTO " + t.name + " (")
+		for k, j := range write {
+			if k > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(ident(j))
+		}
+		b.WriteString(") OVERRIDING SYSTEM VALUE SELECT ")
+		for k := range write {
+			if k > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(val(k))
+		}
+		b.WriteString(" FROM " + from.String())
+	case change.Update:
+		b.WriteString("UPDATE " + t.from + " AS x SET ")
+		for k, j := range write {
+			if k > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(ident(j) + " = " + val(k))
+		}
+		b.WriteString(" FROM " + from.String() + " WHERE " + where(len(write)))
+	case change.Delete:
+		b.WriteString("DELETE FROM " + t.from + " AS x USING " + from.String() + " WHERE " + where(0))
+	}
+	return b.String()
+}
+
+// batchParams builds the text[] parameters of a run: the k-th array holds
+// the k-th parameter of each change's one-row statement.
+func batchParams(plans []*rowPlan) [][]byte {
+	width := len(plans[0].params)
+	out := make([][]byte, width)
+	for k := 0; k < width; k++ {
+		n := 2
+		for _, p := range plans {
+			n += 3 + 2*len(p.params[k])
+		}
+		buf := make([]byte, 0, n)
+		buf = append(buf, '{')
+		for r, p := range plans {
+			if r > 0 {
+				buf = append(buf, ',')
+			}
+			buf = appendArrayElem(buf, p.params[k])
+		}
+		out[k] = append(buf, '}')
+	}
+	return out
+}
+
+// appendArrayElem appends one element of an array literal: NULL for a nil
+// value, else the value double-quoted with " and \ escaped.
+func appendArrayElem(buf, v []byte) []byte {
+	if v == nil {
+		return append(buf, "NULL"...)
+	}
+	buf = append(buf, '"')
+	for _, c := range v {
+		if c == '"' || c == '\\' {
+			buf = append(buf, '\\')
+		}
+		buf = append(buf, c)
+	}
+	return append(buf, '"')
+}
