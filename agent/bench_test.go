@@ -6,7 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,61 +19,164 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// BenchmarkCatchUp measures how fast one direction applies a backlog: east
-// commits 1,000 transactions of 100 rows (inserts, then the same rows updated,
-// then deleted) while no agent runs; then both agents start and the clock runs
-// until west has applied all of it. It reports row changes per second. The
-// backlog has no conflicts: the "overwrite" runs show what a policy that
-// survives conflicts costs on the conflict-free path (ON CONFLICT DO NOTHING,
-// one savepoint per transaction), and the "last_write_wins" runs what the
-// version comparison and the tombstone check add to that. The "native" runs
-// apply the same backlog with PostgreSQL's own logical replication (a
-// subscription on west, disabled while east writes, then enabled), the
-// yardstick of issue 7; the "pglogical" runs do the same with the pglogical
-// extension (a subscription each way on two clusters of their own that
-// preload it, see benchCatchUpPglogical), timing east→west only.
+// BenchmarkCatchUp measures how fast a backlog is applied, next to
+// PostgreSQL's own logical replication and pglogical (issue 7): east
+// commits PGDUET_BENCH_ROWS row changes (default 1,000,000) while nothing
+// applies them, as inserts, then updates of those rows, then deletes, in
+// transactions of 1, 100 and 10,000 rows; then the system under test
+// applies the backlog on west and the clock runs until west shows all of
+// it. Each sub-benchmark reports the median rows/s of its iterations
+// (-benchtime Nx), and the benchmark ends with one table: every median and
+// its ratio to the native figure of the same phase and size.
+//
+//   - native: a subscription on west (copy_data off), disabled while east
+//     writes, timed from ENABLE. West's wal_retrieve_retry_interval is
+//     lowered, or the launcher waits up to 5 s to start the worker.
+//   - pglogical: a subscription each way (forward_origins '{}') on two
+//     clusters of their own that preload it, the west one disabled while
+//     east writes, timed from enable (see benchCatchUpPglogical).
+//   - pgduet: both agents, conflict policy fail, timed from the agents'
+//     start (connecting, checks and handshake included) until a barrier row
+//     behind the backlog arrives. pgduet_overwrite and
+//     pgduet_last_write_wins run the 100-row size only: what the policies
+//     cost on the conflict-free path.
+//
+// The rows to update or delete are inserted on both nodes before any slot
+// or subscription exists, so only the phase's own changes are the backlog.
 //
 //	make bench   (go test -run '^$' -bench CatchUp -benchtime 3x ./agent/)
 func BenchmarkCatchUp(b *testing.B) {
-	const txs, rowsPerTx = 1000, 100
-	for _, policy := range []string{"native", "pglogical", "fail", "overwrite", "last_write_wins"} {
-		for _, phase := range []string{"insert", "update", "delete"} {
-			b.Run(policy+"/"+phase, func(b *testing.B) {
-				switch policy {
-				case "native":
-					benchCatchUpNative(b, phase, txs, rowsPerTx)
-					return
-				case "pglogical":
-					benchCatchUpPglogical(b, phase, txs, rowsPerTx)
-					return
+	n := benchRows(b)
+	table := &catchUpTable{}
+	for _, phase := range []string{"insert", "update", "delete"} {
+		for _, size := range []int{1, 100, 10000} {
+			if size > n {
+				continue
+			}
+			for _, system := range []string{"native", "pglogical", "pgduet", "pgduet_overwrite", "pgduet_last_write_wins"} {
+				if strings.HasPrefix(system, "pgduet_") && size != 100 {
+					continue
 				}
-				benchCatchUp(b, policy, phase, txs, rowsPerTx)
-			})
+				b.Run(fmt.Sprintf("%s/tx%d/%s", phase, size, system), func(b *testing.B) {
+					txs := n / size
+					var rates []float64
+					switch system {
+					case "native":
+						rates = benchCatchUpNative(b, phase, txs, size)
+					case "pglogical":
+						rates = benchCatchUpPglogical(b, phase, txs, size)
+					default:
+						policy := strings.TrimPrefix(strings.TrimPrefix(system, "pgduet"), "_")
+						if policy == "" {
+							policy = "fail"
+						}
+						rates = benchCatchUp(b, policy, phase, txs, size)
+					}
+					m := median(rates)
+					b.ReportMetric(m, "rows/s")
+					table.add(phase, size, system, m)
+				})
+			}
 		}
 	}
+	table.print(b, n)
 }
 
-// backlog writes the catch-up benchmark's transactions on east.
-func backlog(ctx context.Context, p *pair, phase string, txs, rowsPerTx int) {
-	writeBacklog(func(q string) { p.exec(ctx, "east", q) }, phase, txs, rowsPerTx)
+// benchRows is the catch-up backlog: PGDUET_BENCH_ROWS, default 1,000,000.
+func benchRows(b *testing.B) int {
+	n := 1_000_000
+	if v := os.Getenv("PGDUET_BENCH_ROWS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			b.Fatalf("PGDUET_BENCH_ROWS=%q: want a whole number of rows, at least 1", v)
+		}
+	}
+	return n
 }
 
-// writeBacklog runs the catch-up benchmark's transactions, one statement of
-// rowsPerTx rows each, through exec.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// catchUpTable collects the catch-up medians for the closing table.
+type catchUpTable struct {
+	mu   sync.Mutex
+	rows []catchUpResult
+}
+
+type catchUpResult struct {
+	phase  string
+	size   int
+	system string
+	rate   float64
+}
+
+func (t *catchUpTable) add(phase string, size int, system string, rate float64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.rows = append(t.rows, catchUpResult{phase, size, system, rate})
+}
+
+// print writes the table: per phase and size, each system's median and its
+// ratio to native's.
+func (t *catchUpTable) print(b *testing.B, n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.rows) == 0 {
+		return
+	}
+	var w strings.Builder
+	fmt.Fprintf(&w, "\ncatch-up apply, %d row changes per run, median rows/s (ratio to native)\n", n)
+	fmt.Fprintf(&w, "%-7s %-8s %-24s %12s %8s\n", "phase", "tx rows", "system", "rows/s", "/native")
+	for _, r := range t.rows {
+		ratio := "-"
+		for _, o := range t.rows {
+			if o.phase == r.phase && o.size == r.size && o.system == "native" && o.rate > 0 {
+				ratio = fmt.Sprintf("%.2f", r.rate/o.rate)
+			}
+		}
+		fmt.Fprintf(&w, "%-7s %-8d %-24s %12.0f %8s\n", r.phase, r.size, r.system, r.rate, ratio)
+	}
+	b.Log(w.String())
+	fmt.Print(w.String())
+}
+
+// writeBacklog runs the catch-up benchmark's transactions through exec: txs
+// transactions of rowsPerTx rows each, in one DO block that commits after
+// each (one round trip, so writing 1,000,000 one-row transactions takes
+// seconds, not minutes).
 func writeBacklog(exec func(q string), phase string, txs, rowsPerTx int) {
-	for t := 0; t < txs; t++ {
-		lo, hi := t*rowsPerTx+1, (t+1)*rowsPerTx
-		var q string
-		switch phase {
-		case "insert":
-			q = fmt.Sprintf("INSERT INTO bench SELECT g, 0, 'row ' || g FROM generate_series(%d, %d) g", lo, hi)
-		case "update":
-			q = fmt.Sprintf("UPDATE bench SET n = n + 1 WHERE id BETWEEN %d AND %d", lo, hi)
-		case "delete":
-			q = fmt.Sprintf("DELETE FROM bench WHERE id BETWEEN %d AND %d", lo, hi)
-		}
-		exec(q)
+	var stmt string
+	switch phase {
+	case "insert":
+		stmt = "INSERT INTO bench SELECT g, 0, 'row ' || g FROM generate_series(lo, hi) g"
+	case "update":
+		stmt = "UPDATE bench SET n = n + 1 WHERE id BETWEEN lo AND hi"
+	case "delete":
+		stmt = "DELETE FROM bench WHERE id BETWEEN lo AND hi"
 	}
+	exec(fmt.Sprintf(`DO $$
+DECLARE lo bigint; hi bigint;
+BEGIN
+  FOR t IN 0..%d LOOP
+    lo := t::bigint * %d + 1; hi := (t + 1)::bigint * %d;
+    %s;
+    COMMIT;
+  END LOOP;
+END $$`, txs-1, rowsPerTx, rowsPerTx, stmt))
+}
+
+// seedRows inserts the n rows an update or delete phase changes.
+func seedRows(exec func(q string), n int) {
+	exec(fmt.Sprintf("INSERT INTO bench SELECT g, 0, 'row ' || g FROM generate_series(1, %d) g", n))
 }
 
 // catchUpDone is the query that returns n on west once the whole backlog of
@@ -83,87 +189,80 @@ func catchUpDone(phase string, n int) string {
 	}[phase]
 }
 
+const benchTable = `CREATE TABLE bench (id bigint PRIMARY KEY, n int NOT NULL, v text NOT NULL);`
+
 // benchCatchUpNative is benchCatchUp with a native subscription instead of
-// the agents. Done is when west's rows show the whole backlog.
-func benchCatchUpNative(b *testing.B, phase string, txs, rowsPerTx int) {
+// the agents; it returns each iteration's rows/s.
+func benchCatchUpNative(b *testing.B, phase string, txs, rowsPerTx int) []float64 {
 	n := txs * rowsPerTx
 	done := catchUpDone(phase, n)
-	wait := func(ctx context.Context, p *pair, q string, want int) {
-		if err := pgtest.WaitFor(ctx, "west applied the backlog", func(ctx context.Context) (bool, error) {
-			return p.query(ctx, "west", q) == fmt.Sprint(want), nil
-		}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	var rows int64
-	var elapsed time.Duration
+	var rates []float64
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		p := newPair(b, pairOpts{schema: `CREATE TABLE bench (id bigint PRIMARY KEY, n int NOT NULL, v text NOT NULL);`})
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+		p := newPair(b, pairOpts{schema: benchTable})
+		if phase != "insert" {
+			for _, node := range pairNames {
+				seedRows(func(q string) { p.exec(ctx, node, q) }, n)
+			}
+		}
 		sub := "bench_" + p.name // its slot is the cluster's, which the pairs share
-		// The launcher starts an apply worker at most once per
-		// wal_retrieve_retry_interval (5 s): ENABLE would wait for it.
 		p.exec(ctx, "west", "ALTER SYSTEM SET wal_retrieve_retry_interval = '50ms'")
 		p.exec(ctx, "west", "SELECT pg_reload_conf()")
 		p.exec(ctx, "east", "CREATE PUBLICATION bench_pub FOR TABLE bench")
-		p.exec(ctx, "west", fmt.Sprintf("CREATE SUBSCRIPTION %s CONNECTION '%s' PUBLICATION bench_pub WITH (copy_data = false)",
+		p.exec(ctx, "west", fmt.Sprintf("CREATE SUBSCRIPTION %s CONNECTION '%s' PUBLICATION bench_pub WITH (copy_data = false, enabled = false)",
 			sub, p.cluster["east"].DSN(p.db["east"])))
-		if phase != "insert" {
-			p.exec(ctx, "east", fmt.Sprintf("INSERT INTO bench SELECT g, 0, 'row ' || g FROM generate_series(1, %d) g", n))
-			wait(ctx, p, "SELECT count(*) FROM bench", n)
-		}
-		p.exec(ctx, "west", fmt.Sprintf("ALTER SUBSCRIPTION %s DISABLE", sub))
-		if err := pgtest.WaitFor(ctx, "the apply worker stopped", func(ctx context.Context) (bool, error) {
-			return p.query(ctx, "west", fmt.Sprintf("SELECT count(*) FROM pg_stat_subscription WHERE subname = '%s' AND pid IS NOT NULL", sub)) == "0", nil
-		}); err != nil {
-			b.Fatal(err)
-		}
-		backlog(ctx, p, phase, txs, rowsPerTx)
+		writeBacklog(func(q string) { p.exec(ctx, "east", q) }, phase, txs, rowsPerTx)
 		b.StartTimer()
 		start := time.Now()
 		p.exec(ctx, "west", fmt.Sprintf("ALTER SUBSCRIPTION %s ENABLE", sub))
-		wait(ctx, p, done, n)
-		elapsed += time.Since(start)
-		rows += int64(n)
+		if err := pgtest.WaitFor(ctx, "west applied the backlog", func(ctx context.Context) (bool, error) {
+			return p.query(ctx, "west", done) == fmt.Sprint(n), nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		rates = append(rates, float64(n)/time.Since(start).Seconds())
 		b.StopTimer()
 		p.exec(ctx, "west", fmt.Sprintf("DROP SUBSCRIPTION %s", sub))
 		cancel()
 	}
-	b.ReportMetric(float64(rows)/elapsed.Seconds(), "rows/s")
+	return rates
 }
 
-func benchCatchUp(b *testing.B, policy, phase string, txs, rowsPerTx int) {
-	var rows int64
-	var elapsed time.Duration
+// benchCatchUp runs the agents with conflict policy `policy`; it returns
+// each iteration's rows/s, from the agents' start until the backlog is
+// there.
+func benchCatchUp(b *testing.B, policy, phase string, txs, rowsPerTx int) []float64 {
+	n := txs * rowsPerTx
+	var rates []float64
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		p := newPair(b, pairOpts{schema: `CREATE TABLE bench (id bigint PRIMARY KEY, n int NOT NULL, v text NOT NULL);`,
+		p := newPair(b, pairOpts{schema: benchTable,
 			selection: fmt.Sprintf("schema \"public\" { tables = [\"*\"] }\nconflicts {\n  policy = %q\n}", policy)})
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+		if phase != "insert" { // before the slots exist: not part of the backlog
+			for _, node := range pairNames {
+				seedRows(func(q string) { p.exec(ctx, node, q) }, n)
+			}
+		}
 		// The slots must exist before the backlog is written: start, wait, stop.
 		p.start("east", agent.Knobs{})
 		p.start("west", agent.Knobs{})
-		if phase != "insert" { // the rows to update or delete exist on both sides already
-			p.exec(ctx, "east", fmt.Sprintf("INSERT INTO bench SELECT g, 0, 'row ' || g FROM generate_series(1, %d) g", txs*rowsPerTx))
-			p.converge(ctx)
-		}
 		p.stop("east")
 		p.stop("west")
-		backlog(ctx, p, phase, txs, rowsPerTx)
+		writeBacklog(func(q string) { p.exec(ctx, "east", q) }, phase, txs, rowsPerTx)
 		b.StartTimer()
 		start := time.Now()
 		p.start("east", agent.Knobs{})
 		p.start("west", agent.Knobs{})
 		p.barrier(ctx, "east")
-		elapsed += time.Since(start)
-		rows += int64(txs * rowsPerTx)
+		rates = append(rates, float64(n)/time.Since(start).Seconds())
 		b.StopTimer()
 		p.stop("east")
 		p.stop("west")
 		cancel()
 	}
-	b.ReportMetric(float64(rows)/elapsed.Seconds(), "rows/s")
+	return rates
 }
 
 // BenchmarkInitialCopy measures the initial sync's copy next to a raw
