@@ -428,3 +428,80 @@ func BenchmarkInitialCopy(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBigTransaction measures the agents' memory while one
+// transaction of PGDUET_BENCH_TX_ROWS rows (default 5,000,000, issue 7's
+// case) is shipped from east to west: both agents run as `pgduet run`
+// processes, and each one's peak resident set (VmHWM in /proc/PID/status)
+// is reported after west has the whole transaction, with the time from the
+// INSERT's start until then.
+//
+//	go test -run '^$' -bench BigTransaction -benchtime 1x ./agent/
+func BenchmarkBigTransaction(b *testing.B) {
+	rows := 5_000_000
+	if v := os.Getenv("PGDUET_BENCH_TX_ROWS"); v != "" {
+		var err error
+		if rows, err = strconv.Atoi(v); err != nil || rows < 1 {
+			b.Fatalf("PGDUET_BENCH_TX_ROWS=%q: want a whole number of rows, at least 1", v)
+		}
+	}
+	peak := map[string]float64{}
+	var elapsed time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		p := newPair(b, pairOpts{schema: benchTable})
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
+		p.startProcess("east")
+		p.startProcess("west")
+		// A process does not say when it is ready: wait for both slots to
+		// stream (the rows written before a slot exists are not sent).
+		for _, node := range pairNames {
+			q := fmt.Sprintf("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'pgduet_%s_%s' AND active", p.name, node)
+			if err := pgtest.WaitFor(ctx, node+"'s slot streaming", func(ctx context.Context) (bool, error) {
+				return p.query(ctx, node, q) == "1", nil
+			}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		p.barrier(ctx, "east")
+		b.StartTimer()
+		start := time.Now()
+		p.exec(ctx, "east", fmt.Sprintf("INSERT INTO bench SELECT g, 0, 'row ' || g FROM generate_series(1, %d) g", rows))
+		p.barrier(ctx, "east")
+		elapsed += time.Since(start)
+		b.StopTimer()
+		if got := p.query(ctx, "west", "SELECT count(*) FROM bench"); got != strconv.Itoa(rows) {
+			b.Fatalf("west has %s rows, want %d", got, rows)
+		}
+		for _, node := range pairNames {
+			p.mu.Lock()
+			r := p.running[node]
+			p.mu.Unlock()
+			kb, err := peakRSS(r.proc.Process.Pid)
+			if err != nil {
+				b.Fatal(err)
+			}
+			peak[node] = max(peak[node], float64(kb)/1024)
+		}
+		p.stop("east")
+		p.stop("west")
+		cancel()
+	}
+	b.ReportMetric(peak["east"], "east_peak_MiB")
+	b.ReportMetric(peak["west"], "west_peak_MiB")
+	b.ReportMetric(float64(rows)*float64(b.N)/elapsed.Seconds(), "rows/s")
+}
+
+// peakRSS reads a process's peak resident set size (VmHWM), in KiB.
+func peakRSS(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+}
