@@ -28,8 +28,16 @@
 // with whole source transactions: a crash can never leave half of a source
 // transaction applied, or applied without its progress (which would apply it
 // again), or the progress without the rows (which would lose it). Splitting a
-// source transaction is never allowed; grouping several whole ones into one local
-// transaction would be (invariant 3), with the last one's LSN and time.
+// source transaction is never allowed. Grouping several whole ones into one
+// local transaction is (invariant 3), with the last one's LSN and time:
+// ApplyGroup does it for runs of transactions that have already arrived
+// (a backlog), unless one of them carries DDL, a change a DBA asked to
+// skip, an earlier stop, or a last_write_wins table (which compares each
+// transaction's own commit time). A merged group that meets any conflict,
+// missing row or failing statement is rolled back and applied one
+// transaction at a time, so everything recorded per source transaction
+// (pgduet.conflicts rows, stops, their LSN and change index) is exactly as
+// without grouping.
 //
 // # How a transaction is applied
 //
@@ -38,6 +46,14 @@
 // Sync; every result is read and every row count checked. Then COMMIT, or
 // ROLLBACK if anything failed. A catalog read (one query for all tables) comes
 // first when a table is new to the applier, or its source shape changed.
+//
+// Under the fail policy, a run of at least 4 consecutive changes with the
+// same statement (inserts; updates and deletes by key, with distinct keys,
+// the update keeping its key) is one set-based statement over text[]
+// parameters, unnested and cast by each column's type without its modifier
+// (batch.go). It must write one row per change; otherwise the transaction is
+// rolled back and applied again one statement per change, which finds and
+// reports the conflict exactly.
 //
 // Statements are prepared once per table and shape (operation, columns written,
 // columns matched) and reused. Values are the source's text output, sent as text

@@ -23,8 +23,10 @@
 //
 // Transactions stay whole and ordered (§2.3): frames of one transaction never
 // interleave with another's, the Server hands Apply only whole transactions, in
-// stream order, one at a time, and acks them in that order; the client checks
-// each Ack against the oldest unacked transaction.
+// stream order, one at a time (a GroupSession gets the ones that have already
+// arrived together, up to maxGroupTxs), and acks them in that order, each
+// only once committed; the client checks each Ack against the oldest unacked
+// transaction.
 //
 // Bounded memory (§4): a Stream has at most MaxInFlightTx transactions and
 // MaxInFlightBytes bytes (change.Tx.Size) unacked, so a slow peer blocks Send and
