@@ -54,138 +54,175 @@ func requirePglogical(b *testing.B) {
 	b.Skip("skipping: " + msg)
 }
 
-// benchCatchUpPglogical is benchCatchUpNative with pglogical: two clusters
-// of its own (pglogical must be preloaded, which the shared clusters are
-// not), a fresh database on each per iteration, a pglogical subscription
-// each way as a two-way deployment would have (forward_origins '{}', so
-// neither sends back what it applied), and the east→west one disabled while
-// east writes the backlog, then enabled with the clock running. Done is
-// when west's rows show the whole backlog.
+// pglogicalPair is two clusters that preload pglogical (the shared clusters
+// do not), for benchmarks that compare with it.
 //
-// The databases are not dropped (so not made with NewDB): with pglogical
+// Its databases are not dropped (so not made with NewDB): with pglogical
 // 2.4.2 preloaded on PostgreSQL 15, DROP DATABASE hangs waiting for
 // pglogical's supervisor to absorb a ProcSignalBarrier
 // (2ndQuadrant/pglogical#399 and #418), and pgtest's DropDB gives up only
-// after 30 s. Each iteration drops its subscriptions and nodes instead,
+// after 30 s. Each use drops its subscriptions and nodes instead (close),
 // which stops its workers and drops its slots and origins, and the clusters
 // go with their databases when the benchmark ends (pgtest.New's cleanup).
-func benchCatchUpPglogical(b *testing.B, phase string, txs, rowsPerTx int) []float64 {
-	b.StopTimer() // the clusters' start is not the catch-up's
+type pglogicalPair struct {
+	b        *testing.B
+	clusters map[string]*pgtest.Cluster
+	seq      int
+}
+
+func newPglogicalPair(b *testing.B) *pglogicalPair {
+	b.Helper()
 	requirePglogical(b)
-	n := txs * rowsPerTx
-	done := catchUpDone(phase, n)
-	clusters := map[string]*pgtest.Cluster{}
+	p := &pglogicalPair{b: b, clusters: map[string]*pgtest.Cluster{}}
 	for _, node := range pairNames {
-		clusters[node] = pgtest.New(b, "pglogical-"+node, pglogicalConf...)
+		p.clusters[node] = pgtest.New(b, "pglogical-"+node, pglogicalConf...)
 	}
-	// newDB creates a database (never dropped, see above) and connects to it.
-	newDB := func(ctx context.Context, node, name string) *pgx.Conn {
-		b.Helper()
-		admin, err := pgx.Connect(ctx, clusters[node].DSN("postgres"))
+	return p
+}
+
+// pglogicalDBs is one database on each cluster, in sync through a pglogical
+// subscription each way (forward_origins '{}', so neither sends back what
+// it applied), as a two-way deployment would have.
+type pglogicalDBs struct {
+	p    *pglogicalPair
+	ctx  context.Context
+	db   map[string]string
+	conn map[string]*pgx.Conn
+	sub  map[string]string // the subscription on a node, from its peer
+	slot map[string]string // its slot, on the peer
+}
+
+// open creates a database on each cluster, runs schema and seed there (seed
+// before any subscription exists, so its rows are not replicated), puts
+// every table of schema public in the default replication set, and
+// subscribes each node to the other; it returns once both stream.
+func (p *pglogicalPair) open(ctx context.Context, schema string, seed func(exec func(q string))) *pglogicalDBs {
+	b := p.b
+	b.Helper()
+	p.seq++
+	d := &pglogicalDBs{p: p, ctx: ctx, db: map[string]string{}, conn: map[string]*pgx.Conn{},
+		sub: map[string]string{"west": "east_to_west", "east": "west_to_east"}, slot: map[string]string{}}
+	for _, node := range pairNames {
+		d.db[node] = fmt.Sprintf("bench%d", p.seq)
+		admin, err := pgx.Connect(ctx, p.clusters[node].DSN("postgres"))
 		if err != nil {
 			b.Fatalf("connect %s: %v", node, err)
 		}
-		defer admin.Close(ctx)
-		if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-			b.Fatalf("%s: create database %s: %v", node, name, err)
-		}
-		conn, err := pgx.Connect(ctx, clusters[node].DSN(name))
+		_, err = admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{d.db[node]}.Sanitize())
+		admin.Close(ctx)
 		if err != nil {
-			b.Fatalf("connect %s/%s: %v", node, name, err)
+			b.Fatalf("%s: create database %s: %v", node, d.db[node], err)
 		}
+		conn, err := pgx.Connect(ctx, p.clusters[node].DSN(d.db[node]))
+		if err != nil {
+			b.Fatalf("connect %s/%s: %v", node, d.db[node], err)
+		}
+		d.conn[node] = conn
 		b.Cleanup(func() { conn.Close(context.Background()) })
-		return conn
 	}
-	// sub[node] is the subscription on node, from its peer.
-	sub := map[string]string{"west": "east_to_west", "east": "west_to_east"}
+	for _, node := range pairNames {
+		d.exec(node, schema)
+		if seed != nil {
+			seed(func(q string) { d.exec(node, q) })
+		}
+		d.exec(node, `CREATE EXTENSION pglogical`)
+		d.exec(node, fmt.Sprintf("SELECT pglogical.create_node(node_name := '%s', dsn := '%s')", node, p.clusters[node].DSN(d.db[node])))
+		d.exec(node, `SELECT pglogical.replication_set_add_all_tables(set_name := 'default', schema_names := ARRAY['public'])`)
+	}
+	for _, node := range pairNames {
+		peer := peerOf(node)
+		d.exec(node, fmt.Sprintf(`SELECT pglogical.create_subscription(subscription_name := '%s', provider_dsn := '%s',
+			replication_sets := ARRAY['default'], synchronize_structure := false, synchronize_data := false,
+			forward_origins := '{}')`, d.sub[node], p.clusters[peer].DSN(d.db[peer])))
+	}
+	// Both subscriptions stream: the apply worker has made its slot on the
+	// provider and the provider's walsender holds it.
+	for _, node := range pairNames {
+		status := fmt.Sprintf("SELECT status FROM pglogical.show_subscription_status('%s')", d.sub[node])
+		d.wait(d.sub[node]+" replicating", func() bool { return d.query(node, status) == "replicating" })
+		d.slot[node] = d.query(node, fmt.Sprintf("SELECT slot_name FROM pglogical.show_subscription_status('%s')", d.sub[node]))
+		active := fmt.Sprintf("SELECT active FROM pg_replication_slots WHERE slot_name = '%s'", d.slot[node])
+		d.wait(d.sub[node]+"'s slot streaming", func() bool { return d.query(peerOf(node), active) == "true" })
+	}
+	return d
+}
 
+func (d *pglogicalDBs) exec(node, q string) {
+	d.p.b.Helper()
+	if _, err := d.conn[node].Exec(d.ctx, q); err != nil {
+		d.p.b.Fatalf("%s: %s: %v", node, q, err)
+	}
+}
+
+// query returns the first column of the first row as text ("" for none or NULL).
+func (d *pglogicalDBs) query(node, q string) string {
+	d.p.b.Helper()
+	var s *string
+	err := d.conn[node].QueryRow(d.ctx, "SELECT ("+q+")::text").Scan(&s)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && s == nil) {
+		return ""
+	}
+	if err != nil {
+		d.p.b.Fatalf("%s: %s: %v", node, q, err)
+	}
+	return *s
+}
+
+func (d *pglogicalDBs) wait(what string, cond func() bool) {
+	d.p.b.Helper()
+	if err := pgtest.WaitFor(d.ctx, what, func(context.Context) (bool, error) { return cond(), nil }); err != nil {
+		d.p.b.Fatal(err)
+	}
+}
+
+// close drops the subscriptions (and with them their slots and origins) and
+// the nodes; with the nodes gone, the database's manager exits.
+func (d *pglogicalDBs) close() {
+	for _, node := range pairNames {
+		d.exec(node, fmt.Sprintf("SELECT pglogical.drop_subscription(subscription_name := '%s')", d.sub[node]))
+	}
+	for _, node := range pairNames {
+		d.exec(node, fmt.Sprintf("SELECT pglogical.drop_node(node_name := '%s')", node))
+		d.conn[node].Close(d.ctx)
+	}
+}
+
+// benchCatchUpPglogical is benchCatchUpNative with pglogical: the east→west
+// subscription is disabled while east writes the backlog, then enabled with
+// the clock running. Done is when west's rows show the whole backlog.
+func benchCatchUpPglogical(b *testing.B, phase string, txs, rowsPerTx int) []float64 {
+	b.StopTimer() // the clusters' start is not the catch-up's
+	pl := newPglogicalPair(b)
+	n := txs * rowsPerTx
+	done := catchUpDone(phase, n)
 	var rates []float64
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-		db := map[string]string{}
-		conn := map[string]*pgx.Conn{}
-		for _, node := range pairNames {
-			db[node] = fmt.Sprintf("bench%d", i)
-			conn[node] = newDB(ctx, node, db[node])
+		var seed func(exec func(q string))
+		if phase != "insert" { // before the subscriptions: not part of the backlog
+			seed = func(exec func(q string)) { seedRows(exec, n) }
 		}
-		exec := func(node, q string) {
-			b.Helper()
-			if _, err := conn[node].Exec(ctx, q); err != nil {
-				b.Fatalf("%s: %s: %v", node, q, err)
-			}
-		}
-		query := func(node, q string) string {
-			b.Helper()
-			var s *string
-			err := conn[node].QueryRow(ctx, "SELECT ("+q+")::text").Scan(&s)
-			if errors.Is(err, pgx.ErrNoRows) || (err == nil && s == nil) {
-				return ""
-			}
-			if err != nil {
-				b.Fatalf("%s: %s: %v", node, q, err)
-			}
-			return *s
-		}
-		wait := func(what string, cond func() bool) {
-			b.Helper()
-			if err := pgtest.WaitFor(ctx, what, func(context.Context) (bool, error) { return cond(), nil }); err != nil {
-				b.Fatal(err)
-			}
-		}
+		d := pl.open(ctx, benchTable, seed)
 
-		for _, node := range pairNames {
-			exec(node, benchTable)
-			if phase != "insert" { // before the subscriptions: not part of the backlog
-				seedRows(func(q string) { exec(node, q) }, n)
-			}
-			exec(node, `CREATE EXTENSION pglogical`)
-			exec(node, fmt.Sprintf("SELECT pglogical.create_node(node_name := '%s', dsn := '%s')", node, clusters[node].DSN(db[node])))
-			exec(node, `SELECT pglogical.replication_set_add_table(set_name := 'default', relation := 'bench')`)
-		}
-		for _, node := range pairNames {
-			peer := peerOf(node)
-			exec(node, fmt.Sprintf(`SELECT pglogical.create_subscription(subscription_name := '%s', provider_dsn := '%s',
-				replication_sets := ARRAY['default'], synchronize_structure := false, synchronize_data := false,
-				forward_origins := '{}')`, sub[node], clusters[peer].DSN(db[peer])))
-		}
-		// Both subscriptions stream: the apply worker has made its slot on
-		// the provider and the provider's walsender holds it.
-		slot := map[string]string{}
-		for _, node := range pairNames {
-			status := fmt.Sprintf("SELECT status FROM pglogical.show_subscription_status('%s')", sub[node])
-			wait(sub[node]+" replicating", func() bool { return query(node, status) == "replicating" })
-			slot[node] = query(node, fmt.Sprintf("SELECT slot_name FROM pglogical.show_subscription_status('%s')", sub[node]))
-			active := fmt.Sprintf("SELECT active FROM pg_replication_slots WHERE slot_name = '%s'", slot[node])
-			wait(sub[node]+"'s slot streaming", func() bool { return query(peerOf(node), active) == "true" })
-		}
 		// West stops applying: the apply worker ends, then east's walsender.
-		exec("west", fmt.Sprintf("SELECT pglogical.alter_subscription_disable(subscription_name := '%s', immediate := true)", sub["west"]))
-		wait("west's apply worker stopped", func() bool {
-			return query("west", `SELECT count(*) FROM pg_stat_activity
+		d.exec("west", fmt.Sprintf("SELECT pglogical.alter_subscription_disable(subscription_name := '%s', immediate := true)", d.sub["west"]))
+		d.wait("west's apply worker stopped", func() bool {
+			return d.query("west", `SELECT count(*) FROM pg_stat_activity
 				WHERE datname = current_database() AND backend_type LIKE 'pglogical apply %'`) == "0"
 		})
-		wait("east's walsender released the slot", func() bool {
-			return query("east", fmt.Sprintf("SELECT active FROM pg_replication_slots WHERE slot_name = '%s'", slot["west"])) == "false"
+		d.wait("east's walsender released the slot", func() bool {
+			return d.query("east", fmt.Sprintf("SELECT active FROM pg_replication_slots WHERE slot_name = '%s'", d.slot["west"])) == "false"
 		})
-		writeBacklog(func(q string) { exec("east", q) }, phase, txs, rowsPerTx)
+		writeBacklog(func(q string) { d.exec("east", q) }, phase, txs, rowsPerTx)
 
 		b.StartTimer()
 		start := time.Now()
-		exec("west", fmt.Sprintf("SELECT pglogical.alter_subscription_enable(subscription_name := '%s', immediate := true)", sub["west"]))
-		wait("west applied the backlog", func() bool { return query("west", done) == fmt.Sprint(n) })
+		d.exec("west", fmt.Sprintf("SELECT pglogical.alter_subscription_enable(subscription_name := '%s', immediate := true)", d.sub["west"]))
+		d.wait("west applied the backlog", func() bool { return d.query("west", done) == fmt.Sprint(n) })
 		rates = append(rates, float64(n)/time.Since(start).Seconds())
 		b.StopTimer()
-
-		// drop_subscription also drops its slot on the provider and its
-		// origin; with the nodes gone, the database's manager exits.
-		for _, node := range pairNames {
-			exec(node, fmt.Sprintf("SELECT pglogical.drop_subscription(subscription_name := '%s')", sub[node]))
-		}
-		for _, node := range pairNames {
-			exec(node, fmt.Sprintf("SELECT pglogical.drop_node(node_name := '%s')", node))
-			conn[node].Close(ctx)
-		}
+		d.close()
 		cancel()
 	}
 	return rates

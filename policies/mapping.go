@@ -442,7 +442,7 @@ type ColumnMap struct {
 
 	source   bool            // asked by the DDL source
 	shadowed map[string]bool // Subset false: on the DDL source the values of Names, on the other node those that are not keys
-	fold     Names           // the DDL source's names.case, for the columns Names does not list
+	fold     Names           // names.case: on the DDL source it spells the columns Names does not list
 }
 
 // Map returns the peer's name of column col of the asking node, and whether
@@ -605,10 +605,7 @@ func (c *Config) ColumnsOn(node, schema, table string) (cols ColumnMap, ok bool)
 		}
 		return ColumnMap{}, false
 	}
-	m := ColumnMap{Subset: t.Columns != nil, Names: map[string]string{}, source: source}
-	if source {
-		m.fold = c.Names
-	}
+	m := ColumnMap{Subset: t.Columns != nil, Names: map[string]string{}, source: source, fold: c.Names}
 	add := func(src, dst string) {
 		if m.source {
 			m.Names[src] = dst

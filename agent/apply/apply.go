@@ -136,6 +136,7 @@ SET datestyle = 'ISO';
 SET intervalstyle = 'postgres';
 SET extra_float_digits = 3;
 SET standard_conforming_strings = on;
+SET array_nulls = on;
 SET default_transaction_isolation = 'read committed';
 SELECT pg_catalog.set_config('synchronous_commit', 'local', false) WHERE pg_catalog.current_setting('synchronous_commit') = 'off'`
 

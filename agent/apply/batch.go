@@ -31,19 +31,24 @@ import (
 // Runs of updates and deletes have distinct keys, and an update in a run
 // keeps its key (a set-based UPDATE sees every row as it was before the
 // statement, so a key changed or matched twice would not apply in order).
+// A table with a user trigger that fires in the apply session (ENABLE
+// ALWAYS or REPLICA) is never batched: statement triggers, transition
+// tables and AFTER ROW triggers would see the run, not each change. Nor is
+// a transaction with DDL: a retry would replay its DDL a second time.
 
 // errBatch: a set-based statement did not apply its run cleanly.
 var errBatch = errors.New("a set-based statement did not apply one row per change")
 
 const (
-	minBatch = 4    // shorter runs go row by row
-	maxBatch = 1000 // rows per set-based statement
+	minBatch      = 4        // shorter runs go row by row
+	maxBatch      = 1000     // rows per set-based statement
+	maxBatchBytes = 16 << 20 // parameter bytes per set-based statement (PostgreSQL refuses a Bind message over 1 GB, and closes the session)
 )
 
 // batchable reports whether plan p of a change with operation op may go in a
 // set-based statement.
 func batchable(op change.Op, p *rowPlan) bool {
-	if p == nil || p.tbl.policy() != policyFail {
+	if p == nil || p.tbl.policy() != policyFail || p.tbl.target.userTriggers {
 		return false
 	}
 	key := p.key
@@ -100,9 +105,15 @@ func (a *Applier) batchRun(tx *change.Tx, plans []*rowPlan, stmts []*stmt, i, hi
 	if op != change.Insert {
 		keys = map[string]bool{}
 	}
-	n := 0
+	n, size := 0, 0
 	for j := i; j < hi && n < maxBatch; j++ {
 		if tx.Changes[j].Op != op || stmts[j] != stmts[i] || !batchable(op, plans[j]) {
+			break
+		}
+		for _, v := range plans[j].params {
+			size += 3 + 2*len(v) // quoted, every byte escaped at worst
+		}
+		if size > maxBatchBytes {
 			break
 		}
 		if keys != nil {

@@ -39,10 +39,14 @@ type targetTable struct {
 	// session_replication_role = replica (PG's own apply worker has the same
 	// gap), so the apply session cannot see a conflict on them.
 	deferrable []string
+	// userTriggers: a user trigger fires in the apply session (ENABLE
+	// ALWAYS or REPLICA); its table gets one statement per change, so the
+	// trigger sees each change as the source's did (batch.go).
+	userTriggers bool
 }
 
 func (t *targetTable) same(o *targetTable) bool {
-	return t.local == o.local && t.oid == o.oid && t.partitioned == o.partitioned && t.replIdent == o.replIdent &&
+	return t.local == o.local && t.oid == o.oid && t.partitioned == o.partitioned && t.replIdent == o.replIdent && t.userTriggers == o.userTriggers &&
 		slices.Equal(t.cols, o.cols) && slices.Equal(t.key, o.key) && slices.Equal(t.deferrable, o.deferrable) &&
 		slices.EqualFunc(t.uniques, o.uniques, func(a, b uniqueKey) bool { return a.nullsEqual == b.nullsEqual && slices.Equal(a.cols, b.cols) })
 }
@@ -161,7 +165,8 @@ SELECT w.ord, c.oid, c.relkind::text, c.relreplident::text,
                      JOIN pg_catalog.pg_attribute att ON att.attrelid = i.indrelid AND att.attnum = k.attnum
                     WHERE i.indrelid = c.oid AND i.indisunique AND i.indimmediate AND i.indpred IS NULL
                       AND NOT (0 = ANY (i.indkey::int2[])) AND k.ord <= i.indnkeyatts
-                    GROUP BY i.indexrelid) u), '[]')
+                    GROUP BY i.indexrelid) u), '[]'),
+       EXISTS (SELECT 1 FROM pg_catalog.pg_trigger tg WHERE tg.tgrelid = c.oid AND NOT tg.tgisinternal AND tg.tgenabled IN ('A', 'R'))
   FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) WITH ORDINALITY AS w(nsp, rel, ord)
   LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = w.nsp
   LEFT JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = w.rel
@@ -197,8 +202,9 @@ func (a *Applier) readCatalog(ctx context.Context, refs []change.TableRef) ([]*t
 			pk, ris                           []string
 			deferrable                        []string
 			uniques                           string
+			triggers                          *bool
 		)
-		if err := rows.Scan(&ord, &oid, &kind, &ident, &names, &types, &bases, &idents, &gens, &pk, &ris, &deferrable, &uniques); err != nil {
+		if err := rows.Scan(&ord, &oid, &kind, &ident, &names, &types, &bases, &idents, &gens, &pk, &ris, &deferrable, &uniques, &triggers); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read the catalog: %w", err)
 		}
@@ -211,7 +217,8 @@ func (a *Applier) readCatalog(ctx context.Context, refs []change.TableRef) ([]*t
 			rows.Close()
 			return nil, fmt.Errorf("%s on node %s is not a table (relkind %s)", ref, a.cfg.Node, *kind)
 		}
-		t := &targetTable{local: ref, oid: *oid, partitioned: *kind == "p", replIdent: (*ident)[0], deferrable: deferrable}
+		t := &targetTable{local: ref, oid: *oid, partitioned: *kind == "p", replIdent: (*ident)[0], deferrable: deferrable,
+			userTriggers: triggers != nil && *triggers}
 		for i := range names {
 			t.cols = append(t.cols, column{
 				name:           names[i],

@@ -36,7 +36,7 @@ func (a *Applier) ApplyGroup(ctx context.Context, txs []*change.Tx) (int, error)
 	done := 0
 	for done < len(txs) {
 		end, changes := done, 0
-		for end < len(txs) && a.groupable(txs[end]) && (end == done || changes+len(txs[end].Changes) <= maxGroupChanges) {
+		for end < len(txs) && a.groupable(txs[end]) && (end == done || changes+len(txs[end].Changes) <= maxGroupChanges && txs[end].EndLSN > txs[end-1].EndLSN) {
 			changes += len(txs[end].Changes)
 			end++
 		}
@@ -135,7 +135,14 @@ func (a *Applier) applyMerged(ctx context.Context, txs []*change.Tx) error {
 		a.stats.TxGroups++
 		a.statsMu.Unlock()
 		return nil
-	case errors.Is(err, errConnLost), ctx.Err() != nil, a.conn.IsClosed():
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, errConnLost), a.conn.IsClosed():
+		// Nothing of the group is committed (or the next Open finds out);
+		// a conflict seen on the way is the one-by-one apply's to report.
+		if !errors.Is(err, errConnLost) {
+			err = fmt.Errorf("merged group rolled back: %w", errConnLost)
+		}
 		return err
 	}
 	a.rollback(ctx)

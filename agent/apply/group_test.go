@@ -177,3 +177,34 @@ func TestApplyGroup(t *testing.T) {
 		}
 	})
 }
+
+// A table with a trigger that fires in the apply session gets one
+// statement per change: the trigger sees each change as on the source. And
+// array_nulls = off in the database does not turn a NULL into 'NULL'.
+func TestSetBasedStatementsOff(t *testing.T) {
+	e := newEnv(t)
+	e.exec(`CREATE TABLE public.tr (id int PRIMARY KEY, v text);
+		CREATE TABLE public.tr_log (n bigint);
+		CREATE FUNCTION public.tr_count() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO public.tr_log SELECT count(*) FROM new_rows; RETURN NULL; END$$;
+		CREATE TRIGGER tr_count AFTER INSERT ON public.tr REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.tr_count();
+		ALTER TABLE public.tr ENABLE ALWAYS TRIGGER tr_count;
+		CREATE TABLE public.an (id int PRIMARY KEY, v text)`)
+	e.exec(`DO $$BEGIN EXECUTE format('ALTER DATABASE %I SET array_nulls = off', current_database()); END$$`)
+	a := e.open()
+	tr := rel("public.tr", change.IdentityDefault, "id*", "v")
+	an := rel("public.an", change.IdentityDefault, "id*", "v")
+	var trRows, anRows []change.Change
+	for i := 1; i <= 6; i++ {
+		trRows = append(trRows, ins(tr, vs(strconv.Itoa(i), "x")...))
+		anRows = append(anRows, ins(an, vs(strconv.Itoa(i), "NULL")...))
+	}
+	e.mustApply(a, e.tx(trRows...))
+	wantRows(t, e.rows(`SELECT string_agg(n::text, ',') FROM public.tr_log`), "1,1,1,1,1,1")
+	e.mustApply(a, e.tx(anRows...))
+	if n := e.count("public.an WHERE v IS NULL"); n != 6 {
+		t.Fatalf("%d of 6 NULLs arrived as NULL", n)
+	}
+	if st := a.Stats(); st.RowsBatched != 6 {
+		t.Fatalf("want only public.an's rows set-based: %+v", st)
+	}
+}

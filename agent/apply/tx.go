@@ -118,6 +118,11 @@ func (a *Applier) apply(ctx context.Context, tx *change.Tx) error {
 	if err != nil {
 		return err
 	}
+	if ddl != nil && !a.noBatch {
+		// One statement per change: an errBatch retry would run the DDL twice.
+		a.noBatch = true
+		defer func() { a.noBatch = false }()
+	}
 	a.evictStatements()
 	plans := make([]*rowPlan, len(tx.Changes))
 	stmts := make([]*stmt, len(tx.Changes))

@@ -276,7 +276,9 @@ func (s *Server) replicate(stream grpc.BidiStreamingServer[peerpb.SenderFrame, p
 			var n int
 			var err error
 			if group != nil && len(txs) > 1 {
-				n, err = group.ApplyGroup(ctx, txs)
+				if n, err = group.ApplyGroup(ctx, txs); err == nil && n != len(txs) {
+					err = fmt.Errorf("internal error: %d of %d transactions applied, and no error", n, len(txs))
+				}
 			} else if err = sess.Apply(ctx, txs[0]); err == nil {
 				n = 1
 			}
