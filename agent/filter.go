@@ -17,6 +17,15 @@ type selectionFilter struct {
 	node string // selection names are this node's
 	log  *slog.Logger
 	seen sync.Map // "schema.table/op" → struct{}
+	// selected caches SelectedOn per table (change.TableRef → selection):
+	// the config does not change while the agent runs, and matching the
+	// globs for every change cost an allocation per change.
+	selected sync.Map
+}
+
+type selection struct {
+	ops []policies.Op
+	ok  bool
 }
 
 func newSelectionFilter(cfg *policies.Config, node string, log *slog.Logger) *selectionFilter {
@@ -24,7 +33,14 @@ func newSelectionFilter(cfg *policies.Config, node string, log *slog.Logger) *se
 }
 
 func (f *selectionFilter) keep(t change.TableRef, op change.Op) bool {
-	ops, ok := f.cfg.SelectedOn(f.node, t.Schema, t.Name)
+	var sel selection
+	if v, hit := f.selected.Load(t); hit {
+		sel = v.(selection)
+	} else {
+		sel.ops, sel.ok = f.cfg.SelectedOn(f.node, t.Schema, t.Name)
+		f.selected.Store(t, sel)
+	}
+	ops, ok := sel.ops, sel.ok
 	if ok {
 		for _, o := range ops {
 			if string(o) == op.String() {
