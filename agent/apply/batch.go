@@ -45,9 +45,12 @@ const (
 	maxBatchBytes = 16 << 20 // parameter bytes per set-based statement (PostgreSQL refuses a Bind message over 1 GB, and closes the session)
 )
 
-// batchable reports whether plan p of a change with operation op may go in a
-// set-based statement.
-func batchable(op change.Op, p *rowPlan) bool {
+// batchShape reports whether the statement shape of plan p (its key: the
+// same for every change of a run) may go in a set-based statement: the fail
+// policy, no user trigger in the apply session, no last_write_wins or ON
+// CONFLICT form, a key match (not the full old row), and columns written
+// (inserts, updates) or matched (updates, deletes).
+func batchShape(op change.Op, p *rowPlan) bool {
 	if p == nil || p.tbl.policy() != policyFail || p.tbl.target.userTriggers {
 		return false
 	}
@@ -59,18 +62,18 @@ func batchable(op change.Op, p *rowPlan) bool {
 	case change.Insert:
 		return bytes.Contains(key, []byte(" w,"))
 	case change.Update:
-		return bytes.Contains(key, []byte(" w,")) && bytes.Contains(key, []byte(" k,")) && keyKept(p)
+		return bytes.Contains(key, []byte(" w,")) && bytes.Contains(key, []byte(" k,"))
 	case change.Delete:
 		return bytes.Contains(key, []byte(" k,"))
 	}
 	return false
 }
 
-// keyKept reports whether an update sets its key columns to the values it
-// matched them by (or leaves them alone).
-func keyKept(p *rowPlan) bool {
+// keyKept reports whether an update sets its key columns (write: the
+// columns its statement writes) to the values it matched them by, or
+// leaves them alone.
+func keyKept(p *rowPlan, write []int) bool {
 	nw := len(p.params) - len(p.match)
-	write := planWrite(p)
 	for k, j := range p.match {
 		for w, c := range write {
 			if c == j && !bytes.Equal(p.params[w], p.params[nw+k]) {
@@ -92,32 +95,36 @@ func planWrite(p *rowPlan) []int {
 }
 
 // batchRun returns how many changes from i on (at most hi) form one
-// set-based statement, or 0 when fewer than minBatch do.
+// set-based statement, or 0 when fewer than minBatch do. The changes of a
+// run share one statement, so its shape is checked once; each update must
+// keep its key, and updates and deletes must have distinct keys.
 func (a *Applier) batchRun(tx *change.Tx, plans []*rowPlan, stmts []*stmt, i, hi int) int {
-	if a.noBatch {
-		return 0
-	}
 	op := tx.Changes[i].Op
-	if op == change.Truncate || !batchable(op, plans[i]) {
+	if a.noBatch || op == change.Truncate || hi-i < minBatch || !batchShape(op, plans[i]) {
 		return 0
 	}
+	var write []int
 	var keys map[string]bool
 	if op != change.Insert {
 		keys = map[string]bool{}
 	}
+	if op == change.Update {
+		write = planWrite(plans[i])
+	}
 	n, size := 0, 0
 	for j := i; j < hi && n < maxBatch; j++ {
-		if tx.Changes[j].Op != op || stmts[j] != stmts[i] || !batchable(op, plans[j]) {
+		p := plans[j]
+		if tx.Changes[j].Op != op || stmts[j] != stmts[i] || op == change.Update && !keyKept(p, write) {
 			break
 		}
-		for _, v := range plans[j].params {
+		for _, v := range p.params {
 			size += 3 + 2*len(v) // quoted, every byte escaped at worst
 		}
 		if size > maxBatchBytes {
 			break
 		}
 		if keys != nil {
-			k := string(bytes.Join(plans[j].params[len(plans[j].params)-len(plans[j].match):], []byte{0}))
+			k := string(bytes.Join(p.params[len(p.params)-len(p.match):], []byte{0}))
 			if keys[k] {
 				break
 			}
@@ -133,25 +140,7 @@ func (a *Applier) batchRun(tx *change.Tx, plans []*rowPlan, stmts []*stmt, i, hi
 
 // batchStatement returns the cached set-based statement for plan p.
 func (a *Applier) batchStatement(op change.Op, p *rowPlan) *stmt {
-	t := p.tbl
-	key := "B" + string(p.key)
-	a.stmtClock++
-	if s, ok := t.stmts[key]; ok {
-		s.lastUse = a.stmtClock
-		return s
-	}
-	a.stmtSeq++
-	s := &stmt{
-		name:    "pgduet_apply_" + strconv.FormatUint(a.stmtSeq, 10),
-		sql:     buildBatchSQL(t, op, string(p.key)),
-		lastUse: a.stmtClock,
-	}
-	t.stmts[key] = s
-	a.stmtCount++
-	a.statsMu.Lock()
-	a.stats.StatementsPrepared++
-	a.statsMu.Unlock()
-	return s
+	return a.cachedStatement(p.tbl, "B"+string(p.key), func() string { return buildBatchSQL(p.tbl, op, string(p.key)) })
 }
 
 // buildBatchSQL writes the set-based statement for a plan key (see buildSQL):

@@ -248,19 +248,24 @@ func (a *Applier) match(p *rowPlan, b *binding, ch *change.Change) error {
 // statement returns the cached statement for p, creating it (not yet prepared)
 // on first use.
 func (a *Applier) statement(op change.Op, p *rowPlan) *stmt {
-	t := p.tbl
+	return a.cachedStatement(p.tbl, string(p.key), func() string { return buildSQL(p.tbl, op, string(p.key)) })
+}
+
+// cachedStatement returns table t's statement cached under key, creating it
+// (not yet prepared) with build on first use.
+func (a *Applier) cachedStatement(t *table, key string, build func() string) *stmt {
 	a.stmtClock++
-	if s, ok := t.stmts[string(p.key)]; ok {
+	if s, ok := t.stmts[key]; ok {
 		s.lastUse = a.stmtClock
 		return s
 	}
 	a.stmtSeq++
 	s := &stmt{
 		name:    "pgduet_apply_" + strconv.FormatUint(a.stmtSeq, 10),
-		sql:     buildSQL(t, op, string(p.key)),
+		sql:     build(),
 		lastUse: a.stmtClock,
 	}
-	t.stmts[string(p.key)] = s
+	t.stmts[key] = s
 	a.stmtCount++
 	a.statsMu.Lock()
 	a.stats.StatementsPrepared++
