@@ -48,6 +48,10 @@ type Knobs struct {
 	// AfterCopyPart runs on the receiving node after each part of the initial
 	// copy committed; an error ends that attempt there, as a crash would.
 	AfterCopyPart func(schema, name string, part, parts int) error
+	// SpillBytes, when non-zero, replaces the threshold past which one
+	// transaction's changes go to a spill file, on both the sending
+	// (capture) and the receiving (transport) side.
+	SpillBytes int
 }
 
 // Agent is one node's agent. New validates and prepares; Run does all the I/O.
@@ -183,6 +187,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		Digest: a.digest,
 		Logger: a.log,
 		Source: source,
+		// Spill files go to os.TempDir(): $TMPDIR, else /tmp.
+		SpillBytes: a.opts.Knobs.SpillBytes,
 	}, a)
 	if err := srv.Listen(); err != nil {
 		return fmt.Errorf("node %s: listen for peer %s on %s: %w", a.node.Name, a.peer.Name, a.node.Agent.Listen, err)
@@ -338,6 +344,7 @@ func (a *Agent) sendSession(ctx context.Context) (bool, error) {
 		DDL:               captureDDLMode(a.cfg, a.node.Name),
 		StatusInterval:    a.opts.StatusInterval,
 		HeartbeatInterval: a.opts.HeartbeatInterval,
+		SpillBytes:        a.opts.Knobs.SpillBytes,
 		Logger:            a.log,
 	})
 	a.cur.Store(c)
@@ -358,11 +365,14 @@ func (a *Agent) sendSession(ctx context.Context) (bool, error) {
 			if err != nil {
 				return err
 			}
-			if err := a.shipLim.Wait(gctx, int64(len(tx.Changes)), int64(tx.Size()), 0); err != nil {
+			if err := a.shipLim.Wait(gctx, int64(tx.Len()), int64(tx.Size()), 0); err != nil {
+				tx.Release()
 				return err
 			}
 			a.out.queue(tx)
-			if err := stream.Send(gctx, tx); err != nil {
+			err = stream.Send(gctx, tx)
+			tx.Release() // on the wire: a stream that fails starts again from the slot
+			if err != nil {
 				return err
 			}
 		}
@@ -410,6 +420,7 @@ func (a *Agent) Status() Status {
 		st := c.Stats()
 		out.Skipped = int64(st.ChangesFiltered)
 		out.DDLIgnored = int64(st.DDLIgnored)
+		out.Spilled = int64(st.TxSpilled)
 		if st.ServerWALEnd > st.ConfirmedLSN {
 			out.LagBytes = int64(st.ServerWALEnd - st.ConfirmedLSN)
 		}
@@ -419,6 +430,7 @@ func (a *Agent) Status() Status {
 	if a.inSess != nil {
 		st := a.inSess.ap.Stats()
 		in.DeleteMissing = int64(st.DeleteMissing)
+		in.Spilled = int64(st.TxSpilled)
 		in.DDLApplied = int64(st.DDLApplied)
 		in.DDLSkipped = counts(st.DDLSkipped)
 		in.Conflicts = counts(st.Outcomes)

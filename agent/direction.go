@@ -119,7 +119,7 @@ func (d *direction) failedErr() (error, bool) {
 // sent, so its ack can never arrive first.
 func (d *direction) queue(tx *change.Tx) {
 	d.mu.Lock()
-	d.pending = append(d.pending, pendingTx{end: tx.EndLSN, commit: tx.CommitTime, changes: len(tx.Changes)})
+	d.pending = append(d.pending, pendingTx{end: tx.EndLSN, commit: tx.CommitTime, changes: tx.Len()})
 	d.mu.Unlock()
 }
 
@@ -154,7 +154,7 @@ func (d *direction) resetPending() {
 // done records one applied (receive) transaction.
 func (d *direction) done(tx *change.Tx) {
 	d.mu.Lock()
-	d.countLocked(pendingTx{end: tx.EndLSN, commit: tx.CommitTime, changes: len(tx.Changes)})
+	d.countLocked(pendingTx{end: tx.EndLSN, commit: tx.CommitTime, changes: tx.Len()})
 	d.mu.Unlock()
 }
 
@@ -175,6 +175,9 @@ type DirectionStatus struct {
 	RetainedWAL   int64     `json:"retained_wal_bytes,omitempty"`
 	Skipped       int64     `json:"skipped_changes,omitempty"`
 	DeleteMissing int64     `json:"delete_missing,omitempty"`
+	// Spilled counts transactions bigger than the spill threshold, held in a
+	// temporary file instead of memory: captured (send) or applied (receive).
+	Spilled int64 `json:"spilled_transactions,omitempty"`
 	// DDL (SPEC §6.4): replayed statements and those not replayed, by kind
 	// (receive); DDL run on this node that is not shipped because it is not
 	// the DDL source (send: queue rows dropped).

@@ -144,7 +144,11 @@ func (s *inSession) ApplyGroup(ctx context.Context, txs []*change.Tx) (int, erro
 	defer stop()
 	a := s.a
 	for _, tx := range txs {
-		if n := s.skips.Filter(tx); n > 0 {
+		n, err := s.skips.Filter(tx)
+		if err != nil {
+			return 0, err
+		}
+		if n > 0 {
 			a.log.Debug("changes already copied by the initial sync skipped", "direction", a.in.name, "tx", tx.EndLSN, "changes", n)
 		}
 	}

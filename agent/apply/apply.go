@@ -56,6 +56,7 @@ type Stats struct {
 	TxFailed           uint64            // Apply calls that returned an error (rolled back)
 	TxGroups           uint64            // local transactions that each committed several source transactions (ApplyGroup)
 	RowsBatched        uint64            // rows (of RowsApplied) written by set-based statements
+	TxSpilled          uint64            // transactions (of TxApplied) applied window by window from a spill file
 	RowsApplied        OpCounts          // rows written, by operation
 	DeleteMissing      uint64            // DELETEs that found no row (skipped, logged)
 	Conflicts          map[string]uint64 // conflicts that failed a transaction, by kind
@@ -80,6 +81,9 @@ type Applier struct {
 
 	conn   *pgx.Conn
 	tables map[change.TableRef]*table
+	// base is the index in its transaction of the first change of the
+	// window being applied (applySpilled); 0 otherwise.
+	base int
 
 	stmtSeq   uint64                  // statement names: pgduet_apply_<n>
 	stmtClock uint64                  // LRU clock

@@ -104,7 +104,7 @@ func (a *Applier) recordStop(tx *change.Tx, failure error) {
 	case errors.As(failure, &ce):
 		kind, stmt, detail, seq = ce.Kind, ce.Statement, ce.Detail, ce.seq
 		if ce.Statement == "" {
-			ch := &tx.Changes[ce.seq]
+			ch := &tx.Changes[ce.seq-a.base]
 			table, remote = ch.Rel.Table.String(), remoteRow(ch)
 			detail = fmt.Sprintf("key %s: %s", ce.Key, ce.Detail)
 		}
@@ -120,7 +120,7 @@ func (a *Applier) recordStop(tx *change.Tx, failure error) {
 	conn, err := pgx.Connect(ctx, a.cfg.ConnString)
 	if err == nil {
 		if ce != nil && ce.Kind == KindInsertExists && ce.Statement == "" {
-			local = a.localRow(ctx, conn, &tx.Changes[ce.seq])
+			local = a.localRow(ctx, conn, &tx.Changes[ce.seq-a.base])
 		}
 		_, err = conn.Exec(ctx, insertConflictSQL, a.cfg.Pair, a.cfg.Peer, kind, a.policyName(), ResolutionStopped,
 			nullIfEmpty(table), nullIfEmpty(stmt), detail, jsonArg(local), jsonArg(remote), tx.EndLSN.String(), int64(tx.Xid), seq)

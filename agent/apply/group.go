@@ -67,7 +67,7 @@ func (a *Applier) ApplyGroup(ctx context.Context, txs []*change.Tx) (int, error)
 
 // groupable reports whether tx may be merged with its neighbours.
 func (a *Applier) groupable(tx *change.Tx) bool {
-	if tx == nil || tx.EndLSN <= a.Progress() || a.stopped[tx.EndLSN] {
+	if tx == nil || tx.Spill != nil || tx.EndLSN <= a.Progress() || a.stopped[tx.EndLSN] {
 		return false
 	}
 	for k := range a.skips {

@@ -417,13 +417,13 @@ func (a *Applier) recordEvents(ctx context.Context, tx *change.Tx, plans []*rowP
 		ch := &tx.Changes[i]
 		b.Queue(insertConflictPlainSQL, a.cfg.Pair, a.cfg.Peer, KindDeleteMissing, string(plans[i].tbl.policy()), ResolutionSkipped,
 			ch.Rel.Table.String(), nil, "no row matches the old key "+plans[i].keyString(), nil, jsonArg(remoteRow(ch)),
-			tx.EndLSN.String(), int64(tx.Xid), i)
+			tx.EndLSN.String(), int64(tx.Xid), a.base+i)
 	}
 	for _, e := range out.events {
 		ch := &tx.Changes[e.idx]
 		b.Queue(insertConflictPlainSQL, a.cfg.Pair, a.cfg.Peer, e.kind, string(plans[e.idx].tbl.policy()), e.resolution,
 			ch.Rel.Table.String(), nil, e.detail, jsonArg(e.local), jsonArg(remoteRow(ch)),
-			tx.EndLSN.String(), int64(tx.Xid), e.idx)
+			tx.EndLSN.String(), int64(tx.Xid), a.base+e.idx)
 	}
 	a.roundTrip()
 	if err := a.conn.SendBatch(ctx, b).Close(); err != nil {
@@ -448,12 +448,25 @@ func (a *Applier) reportEvents(tx *change.Tx, plans []*rowPlan, out *outcome) {
 // transaction, a failure there (the table changed by later DDL of the same
 // transaction) would abort it. Failures are logged, never fatal.
 func (a *Applier) fillKeptRows(tx *change.Tx, out *outcome) {
-	var todo []event
+	var todo []keptRow
 	for _, e := range out.events {
 		if e.local == nil && e.resolution == ResolutionSkipped && tx.Changes[e.idx].Op == change.Insert {
-			todo = append(todo, e)
+			todo = append(todo, keptRow{seq: a.base + e.idx, kind: e.kind, ch: &tx.Changes[e.idx]})
 		}
 	}
+	a.fillKept(tx.EndLSN, todo)
+}
+
+// keptRow is an ignored INSERT whose local row is still to be recorded.
+type keptRow struct {
+	seq  int // the change's index in its source transaction
+	kind string
+	ch   *change.Change
+}
+
+// fillKept does fillKeptRows's work for the rows todo of the transaction
+// ending at lsn.
+func (a *Applier) fillKept(lsn change.LSN, todo []keptRow) {
 	if len(todo) == 0 {
 		return
 	}
@@ -461,18 +474,18 @@ func (a *Applier) fillKeptRows(tx *change.Tx, out *outcome) {
 	defer cancel()
 	conn, err := pgx.Connect(ctx, a.cfg.ConnString)
 	if err != nil {
-		a.log.Warn("could not record the kept local rows in pgduet.conflicts", "err", err, "lsn", tx.EndLSN)
+		a.log.Warn("could not record the kept local rows in pgduet.conflicts", "err", err, "lsn", lsn)
 		return
 	}
 	defer conn.Close(ctx)
 	for _, e := range todo {
-		local := a.localRow(ctx, conn, &tx.Changes[e.idx])
+		local := a.localRow(ctx, conn, e.ch)
 		if local == nil {
 			continue
 		}
 		if _, err := conn.Exec(ctx, `UPDATE pgduet.conflicts SET local_row = $1::jsonb WHERE pair = $2 AND origin_node = $3
-			AND source_lsn = $4::pg_lsn AND source_seq = $5 AND kind = $6`, string(local), a.cfg.Pair, a.cfg.Peer, tx.EndLSN.String(), e.idx, e.kind); err != nil {
-			a.log.Warn("could not record a kept local row in pgduet.conflicts", "err", err, "lsn", tx.EndLSN)
+			AND source_lsn = $4::pg_lsn AND source_seq = $5 AND kind = $6`, string(local), a.cfg.Pair, a.cfg.Peer, lsn.String(), e.seq, e.kind); err != nil {
+			a.log.Warn("could not record a kept local row in pgduet.conflicts", "err", err, "lsn", lsn)
 			return
 		}
 	}

@@ -56,13 +56,24 @@ func (a *Applier) Apply(ctx context.Context, tx *change.Tx) error {
 		a.log.Debug("transaction already applied; skipped", "lsn", tx.EndLSN, "xid", tx.Xid, "progress", progress)
 		return nil
 	}
-	err := a.apply(ctx, tx)
+	run := a.apply
+	if tx.Spill != nil {
+		if a.needsWhole(tx) {
+			a.log.Info("spilled transaction read back into memory: it carries DDL or a change a DBA asked to skip", "lsn", tx.EndLSN, "xid", tx.Xid, "changes", tx.Len())
+			if err := tx.Unspill(); err != nil {
+				return fmt.Errorf("%s: %w", a.prefix(tx), err)
+			}
+		} else {
+			run = a.applySpilled
+		}
+	}
+	err := run(ctx, tx)
 	if errors.Is(err, errBatch) {
 		// A set-based statement met a conflict, a missing row or an error:
 		// again one statement per change, which says which and records it.
 		a.log.Debug("transaction applied again one statement per change", "lsn", tx.EndLSN, "xid", tx.Xid)
 		a.noBatch = true
-		err = a.apply(ctx, tx)
+		err = run(ctx, tx)
 		a.noBatch = false
 	}
 	if err != nil {
@@ -76,6 +87,20 @@ func (a *Applier) Apply(ctx context.Context, tx *change.Tx) error {
 		return fmt.Errorf("%s: %w", a.prefix(tx), err)
 	}
 	return nil
+}
+
+// needsWhole reports whether a spilled transaction must be applied from
+// memory: DDL and DBA skips are planned over the whole transaction.
+func (a *Applier) needsWhole(tx *change.Tx) bool {
+	if tx.Spill.HasDDL() {
+		return true
+	}
+	for k := range a.skips {
+		if k.lsn == tx.EndLSN {
+			return true
+		}
+	}
+	return false
 }
 
 func validate(tx *change.Tx) error {
@@ -184,6 +209,35 @@ func (a *Applier) apply(ctx context.Context, tx *change.Tx) error {
 		return err
 	}
 
+	if err := a.commit(ctx, func(err error) {
+		a.invalidate(tx, err)
+		if ddl != nil {
+			a.markAllStale()
+		}
+	}); err != nil {
+		return err
+	}
+	a.committed(tx, out)
+
+	a.reportEvents(tx, plans, out)
+	a.fillKeptRows(tx, out)
+	a.pruneTombstones(ctx, tx)
+	for _, i := range out.missing {
+		ch := &tx.Changes[i]
+		a.warnConflict(ch.Rel.Table, KindDeleteMissing, "delete found no row; skipped (delete_missing, recorded in pgduet.conflicts)",
+			"table", ch.Rel.Table.String(), "key", plans[i].keyString(), "lsn", tx.EndLSN, "xid", tx.Xid)
+	}
+	a.log.Debug("transaction applied", "lsn", tx.EndLSN, "xid", tx.Xid, "changes", len(tx.Changes), "rows", out.rows.Total())
+	return nil
+}
+
+// commit commits the open transaction. When the server refuses the COMMIT
+// (a serialization failure, a constraint trigger enabled ALWAYS) it has
+// rolled back and the session is usable: refused runs, to drop what may be
+// stale. Otherwise an error means the outcome is unknown and the connection
+// is closed.
+func (a *Applier) commit(ctx context.Context, refused func(error)) error {
+	pc := a.conn.PgConn()
 	a.roundTrip()
 	res, err := pc.Exec(ctx, "COMMIT").ReadAll()
 	if err == nil && (len(res) != 1 || res[0].CommandTag.String() != "COMMIT") {
@@ -193,21 +247,20 @@ func (a *Applier) apply(ctx context.Context, tx *change.Tx) error {
 		}
 		err = fmt.Errorf("the server answered %q to COMMIT", tag)
 	}
-	if err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && !pc.IsClosed() && pc.TxStatus() == 'I' {
-			// Refused at commit (a serialization failure, a constraint trigger
-			// enabled ALWAYS): the server rolled back, the session is usable.
-			a.invalidate(tx, err)
-			if ddl != nil {
-				a.markAllStale()
-			}
-			return fmt.Errorf("commit: %w", err)
-		}
-		a.breakConn()
-		return fmt.Errorf("commit: outcome unknown, the next Open reads the origin progress: %w (%w)", err, errConnLost)
+	if err == nil {
+		return nil
 	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && !pc.IsClosed() && pc.TxStatus() == 'I' {
+		refused(err)
+		return fmt.Errorf("commit: %w", err)
+	}
+	a.breakConn()
+	return fmt.Errorf("commit: outcome unknown, the next Open reads the origin progress: %w (%w)", err, errConnLost)
+}
 
+// committed records a committed transaction's progress and counts.
+func (a *Applier) committed(tx *change.Tx, out *outcome) {
 	now := time.Now()
 	a.statsMu.Lock()
 	if tx.EndLSN > a.progress {
@@ -225,17 +278,6 @@ func (a *Applier) apply(ctx context.Context, tx *change.Tx) error {
 	a.stats.LastAppliedAt = now
 	a.statsMu.Unlock()
 	delete(a.stopped, tx.EndLSN)
-
-	a.reportEvents(tx, plans, out)
-	a.fillKeptRows(tx, out)
-	a.pruneTombstones(ctx, tx)
-	for _, i := range out.missing {
-		ch := &tx.Changes[i]
-		a.warnConflict(ch.Rel.Table, KindDeleteMissing, "delete found no row; skipped (delete_missing, recorded in pgduet.conflicts)",
-			"table", ch.Rel.Table.String(), "key", plans[i].keyString(), "lsn", tx.EndLSN, "xid", tx.Xid)
-	}
-	a.log.Debug("transaction applied", "lsn", tx.EndLSN, "xid", tx.Xid, "changes", len(tx.Changes), "rows", out.rows.Total())
-	return nil
 }
 
 // rollback ends a failed transaction. If even that fails, the connection is
@@ -647,7 +689,7 @@ func (a *Applier) stepError(tx *change.Tx, s *step, pgErr *pgconn.PgError) error
 
 func (a *Applier) conflict(tx *change.Tx, idx int, kind, key, detail string, err error) *ConflictError {
 	ch := &tx.Changes[idx]
-	return &ConflictError{Kind: kind, Table: ch.Rel.Table, Key: key, Detail: detail, Op: ch.Op, EndLSN: tx.EndLSN, Xid: tx.Xid, err: err, seq: idx}
+	return &ConflictError{Kind: kind, Table: ch.Rel.Table, Key: key, Detail: detail, Op: ch.Op, EndLSN: tx.EndLSN, Xid: tx.Xid, err: err, seq: a.base + idx}
 }
 
 // lost handles a failure of the connection itself in the middle of a pipeline:

@@ -69,8 +69,18 @@ type Config struct {
 	// pg_logical_emit_message on a separate normal connection) that keeps the slot
 	// of an idle database advancing; default 10s; negative turns it off.
 	HeartbeatInterval time.Duration
-	Logger            *slog.Logger // nil discards
+	// SpillBytes is how much of one transaction's changes (by
+	// change.Change.Size) capture holds in memory; past it they go to a
+	// spill file in SpillDir (os.TempDir() when empty), so memory does not
+	// grow with the size of a transaction. Default DefaultSpillBytes.
+	SpillBytes int
+	SpillDir   string
+	Logger     *slog.Logger // nil discards
 }
+
+// DefaultSpillBytes is the default of Config.SpillBytes, and of the
+// receiving side's threshold.
+const DefaultSpillBytes = 16 << 20
 
 const (
 	defaultStatusInterval    = 10 * time.Second
@@ -98,6 +108,7 @@ type Stats struct {
 	TxEcho          uint64     // transactions dropped because a pgduet origin of this pair committed them
 	TxFiltered      uint64     // transactions dropped because no change was left after filtering
 	ChangesFiltered uint64     // changes the Filter rejected (a TRUNCATE counts once per rejected table)
+	TxSpilled       uint64     // delivered transactions whose changes went to a spill file (Config.SpillBytes)
 	ChangesInternal uint64     // changes to pgduet's own tables (schema pgduet), never forwarded
 	DDLIgnored      uint64     // queue rows of DDL not shipped because this node is not the DDL source (DDLIgnore)
 	LastCommitTime  time.Time  // commit time of the last non-echo transaction received
@@ -147,6 +158,9 @@ func New(cfg Config) *Capture {
 	}
 	if cfg.HeartbeatInterval == 0 {
 		cfg.HeartbeatInterval = defaultHeartbeatInterval
+	}
+	if cfg.SpillBytes <= 0 {
+		cfg.SpillBytes = DefaultSpillBytes
 	}
 	log := cfg.Logger
 	if log == nil {

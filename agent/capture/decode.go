@@ -39,6 +39,10 @@ type committed struct {
 	// rowFilters are the changes of tables with a row filter, with their
 	// full rows, to be decided before delivery (applyRowFilters).
 	rowFilters []rowFilter
+	// memBytes is the Size of tx.Changes[:counted]: what the transaction
+	// holds in memory, checked against the spill threshold (spill).
+	memBytes int
+	counted  int
 }
 
 // rowFilter is one change waiting for its table's row filter: the change's
@@ -219,7 +223,7 @@ func (d *decoder) decode(data []byte) (*committed, error) {
 		d.cur = nil
 		cur.tx.EndLSN = m.TransactionEndLSN // never XLogData.WALStart: it is 0/0 for some messages
 		cur.tx.CommitTime = m.CommitTime
-		if cur.kind == txDeliver && len(cur.tx.Changes) == 0 {
+		if cur.kind == txDeliver && cur.tx.Len() == 0 {
 			cur.kind = txFiltered
 		}
 		return cur, nil

@@ -208,7 +208,7 @@ func (c *Capture) applyRowFilters(ctx context.Context, res *committed) error {
 			kept = append(kept, ch)
 		}
 		res.tx.Changes = kept
-		if len(kept) == 0 {
+		if res.tx.Len() == 0 {
 			res.kind = txFiltered
 		}
 	}

@@ -285,9 +285,24 @@ func (c *Capture) stream(ctx context.Context, conn *pgconn.PgConn, interval time
 				if err != nil {
 					return c.errorf("decode at %s: %w", xld.WALStart, err)
 				}
+				if res == nil && d.cur != nil && d.cur.kind == txDeliver && d.cur.held() >= c.cfg.SpillBytes {
+					if err := c.spill(ctx, d.cur); err != nil {
+						return err
+					}
+				}
 				if res != nil && len(res.rowFilters) > 0 && res.kind == txDeliver {
 					if err := c.applyRowFilters(ctx, res); err != nil {
 						return err
+					}
+				}
+				if res != nil && res.tx.Spill != nil {
+					if res.kind == txDeliver && len(res.tx.Changes) > 0 {
+						if err := c.spill(ctx, res); err != nil {
+							return err
+						}
+					}
+					if res.kind != txDeliver {
+						res.tx.Release()
 					}
 				}
 				if res != nil {
@@ -401,6 +416,9 @@ func (c *Capture) committed(res *committed) error {
 	case txDeliver:
 		err = c.q.pending(tx.EndLSN)
 		c.stats.LastCommitTime = tx.CommitTime
+		if tx.Spill != nil {
+			c.stats.TxSpilled++
+		}
 	case txEcho:
 		c.q.free(tx.EndLSN)
 		c.stats.TxEcho++
@@ -420,12 +438,49 @@ func (c *Capture) committed(res *committed) error {
 	log := c.log.With("lsn", tx.EndLSN, "xid", tx.Xid)
 	switch res.kind {
 	case txDeliver:
-		log.Debug("tx captured", "changes", len(tx.Changes), "filtered", res.filtered, "internal", res.internal, "origin", res.origin)
+		log.Debug("tx captured", "changes", tx.Len(), "spilled", tx.Spill != nil, "filtered", res.filtered, "internal", res.internal, "origin", res.origin)
 	case txEcho:
 		log.Debug("tx dropped: echo", "origin", res.origin)
 	case txFiltered:
 		log.Debug("tx dropped: no change left after filtering", "filtered", res.filtered, "internal", res.internal)
 	}
+	return nil
+}
+
+// held is the Size of the changes the open transaction holds in memory.
+func (cur *committed) held() int {
+	for ; cur.counted < len(cur.tx.Changes); cur.counted++ {
+		cur.memBytes += cur.tx.Changes[cur.counted].Size()
+	}
+	return cur.memBytes
+}
+
+// spill moves the changes cur holds in memory to its spill file (made on
+// first use), after deciding the row filters of those changes: a
+// transaction bigger than Config.SpillBytes is held on disk, not in memory.
+func (c *Capture) spill(ctx context.Context, cur *committed) error {
+	if len(cur.rowFilters) > 0 {
+		kind := cur.kind
+		if err := c.applyRowFilters(ctx, cur); err != nil {
+			return err
+		}
+		cur.kind = kind // more changes may follow
+	}
+	tx := cur.tx
+	if tx.Spill == nil {
+		s, err := change.NewSpill(c.cfg.SpillDir)
+		if err != nil {
+			return c.errorf("xid %d: %w", tx.Xid, err)
+		}
+		tx.Spill = s
+		c.log.Info("transaction larger than the spill threshold: its changes go to a temporary file", "xid", tx.Xid, "threshold_bytes", c.cfg.SpillBytes)
+	}
+	if err := tx.Spill.Append(tx.Changes); err != nil {
+		return c.errorf("xid %d: %w", tx.Xid, err)
+	}
+	clear(tx.Changes)
+	tx.Changes = tx.Changes[:0]
+	cur.memBytes, cur.counted = 0, 0
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package change
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -148,21 +149,110 @@ func (c *Change) Size() int {
 }
 
 // Tx is one committed source transaction: whole, never partial.
+//
+// A transaction too big to hold in memory keeps its changes in Spill, a
+// temporary file, and Changes is then empty: code that may meet such a
+// transaction reads the changes with Each, and counts them with Len.
 type Tx struct {
 	Xid        uint32
 	CommitLSN  LSN       // LSN of the commit record
 	EndLSN     LSN       // end of the commit record: the position to resume after
 	CommitTime time.Time // source commit time (the origin time for forwarded transactions)
 	Changes    []Change
+	Spill      *Spill // nil unless the changes are on disk (then Changes is empty)
 }
 
-// Size estimates the memory the transaction holds.
+// Size estimates the memory the transaction's changes take (for a spilled
+// transaction, the memory they would take: the bytes it stands for).
 func (t *Tx) Size() int {
 	n := 64
 	for i := range t.Changes {
 		n += t.Changes[i].Size()
 	}
+	if t.Spill != nil {
+		n += int(t.Spill.Size())
+	}
 	return n
+}
+
+// Len is the number of changes, in memory or spilled.
+func (t *Tx) Len() int {
+	if t.Spill != nil {
+		return t.Spill.Len() + len(t.Changes)
+	}
+	return len(t.Changes)
+}
+
+// Each calls fn with the changes in order: once with Changes, or window by
+// window from the spill file (valid only until fn returns). base is the
+// index of the window's first change in the transaction.
+func (t *Tx) Each(fn func(base int, cs []Change) error) error {
+	if t.Spill == nil {
+		return fn(0, t.Changes)
+	}
+	if len(t.Changes) > 0 {
+		return errors.New("a spilled transaction holds changes in memory too")
+	}
+	return t.Spill.Each(fn)
+}
+
+// Unspill reads a spilled transaction's changes back into Changes and frees
+// its file; it does nothing to a transaction in memory.
+func (t *Tx) Unspill() error {
+	if t.Spill == nil {
+		return nil
+	}
+	all := make([]Change, 0, t.Spill.Len())
+	err := t.Spill.Each(func(_ int, cs []Change) error {
+		for _, c := range cs {
+			all = append(all, c.clone())
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	t.Release()
+	t.Changes = all
+	return nil
+}
+
+// Release frees the spill file, if any. The transaction's changes are gone
+// with it: call it once the transaction is no longer needed.
+func (t *Tx) Release() {
+	if t.Spill != nil {
+		_ = t.Spill.Close()
+		t.Spill = nil
+	}
+}
+
+// clone copies c with values of its own.
+func (c Change) clone() Change {
+	cp := func(vs []Value) []Value {
+		if vs == nil {
+			return nil
+		}
+		out := make([]Value, len(vs))
+		n := 0
+		for _, v := range vs {
+			n += len(v.Data)
+		}
+		buf := make([]byte, 0, n)
+		for i, v := range vs {
+			out[i].Kind = v.Kind
+			if v.Data != nil {
+				start := len(buf)
+				buf = append(buf, v.Data...)
+				out[i].Data = buf[start:len(buf):len(buf)]
+			}
+		}
+		return out
+	}
+	c.New, c.Old = cp(c.New), cp(c.Old)
+	if c.Rels != nil {
+		c.Rels = append([]*Relation(nil), c.Rels...)
+	}
+	return c
 }
 
 func (t *Tx) String() string {

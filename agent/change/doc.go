@@ -1,6 +1,7 @@
 // Package change is the vocabulary every stage of the data path shares: a source
 // transaction (Tx), the changes in it (Change), the table they touch (Relation) and
-// the column values (Value). It does no I/O and imports nothing of pgduet's.
+// the column values (Value). It imports nothing of pgduet's, and its only I/O is
+// the spill file of a transaction too big to hold in memory (Spill).
 //
 // Positions are pglogrepl.LSN values. A Tx carries the source commit's end LSN
 // (EndLSN): that is the position the receiving node records as its replication

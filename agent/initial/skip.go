@@ -75,10 +75,15 @@ func parseLSN(s string) (change.LSN, error) {
 
 // Filter drops from tx the changes the copy holds already and returns how
 // many it dropped. A transaction that commits at or after every copy's LSN is
-// left alone.
-func (k *Skips) Filter(tx *change.Tx) int {
+// left alone. A spilled transaction that needs filtering is read back into
+// memory first (this happens only while the stream catches up with the
+// copy); the error is that read's.
+func (k *Skips) Filter(tx *change.Tx) (int, error) {
 	if k == nil || tx.CommitLSN >= k.max {
-		return 0
+		return 0, nil
+	}
+	if err := tx.Unspill(); err != nil {
+		return 0, fmt.Errorf("initial sync: filter %s: %w", tx, err)
 	}
 	skip := func(t change.TableRef) bool {
 		lsn, ok := k.tables[t]
@@ -113,5 +118,5 @@ func (k *Skips) Filter(tx *change.Tx) int {
 	}
 	clear(tx.Changes[len(kept):])
 	tx.Changes = kept
-	return dropped
+	return dropped, nil
 }

@@ -179,7 +179,7 @@ func (s *Stream) Send(ctx context.Context, tx *change.Tx) error {
 		<-s.done
 		return s.Err()
 	}
-	s.log.Debug("sent", "lsn", tx.EndLSN, "xid", tx.Xid, "changes", len(tx.Changes))
+	s.log.Debug("sent", "lsn", tx.EndLSN, "xid", tx.Xid, "changes", tx.Len())
 	return nil
 }
 

@@ -18,6 +18,10 @@ import (
 //   - delete: Rel set, no New, Old has one value per column;
 //   - truncate: Rel nil, Rels lists at least one relation, no row values;
 //   - values: Null and Unchanged carry no data.
+//
+// A spilled transaction's changes are checked as they are encoded instead
+// (reading the file twice would cost more than it saves): an error there
+// ends the stream.
 func checkTx(tx *change.Tx) error {
 	for i := range tx.Changes {
 		if err := checkChange(&tx.Changes[i]); err != nil {
@@ -146,52 +150,72 @@ func (e *encoder) encode(tx *change.Tx, emit func(*peerpb.SenderFrame) error) er
 		CommitTimeNanos:   int32(tx.CommitTime.Nanosecond()),
 	}}
 	size := 0
-	for i := range tx.Changes {
-		c := &tx.Changes[i]
-		// A table redefined inside the transaction (DDL between its row
-		// changes): the changes queued so far use the old definition, so they
-		// go out before the new Relation frame replaces it on the receiver.
-		if len(chunk.Changes) > 0 && e.redefines(c) {
-			if err := emit(&peerpb.SenderFrame{Frame: &peerpb.SenderFrame_Tx{Tx: chunk}}); err != nil {
-				return err
+	spilled := tx.Spill != nil
+	err := tx.Each(func(base int, cs []change.Change) error {
+		for i := range cs {
+			c := &cs[i]
+			if spilled {
+				if err := checkChange(c); err != nil {
+					return fmt.Errorf("%s: change %d: %w", tx, base+i, err)
+				}
 			}
-			chunk, size = &peerpb.TxChunk{}, 0
-		}
-		pc := &peerpb.Change{
-			Op:       peerpb.Op(c.Op), // change.Op and peerpb.Op share their numbering
-			New:      tuple(c.New),
-			Old:      tuple(c.Old),
-			OldIsKey: c.OldIsKey,
-		}
-		if c.Rel != nil {
-			id, err := e.relation(c.Rel, emit)
-			if err != nil {
-				return err
+			// A table redefined inside the transaction (DDL between its row
+			// changes): the changes queued so far use the old definition, so they
+			// go out before the new Relation frame replaces it on the receiver.
+			if len(chunk.Changes) > 0 && e.redefines(c) {
+				if err := emit(&peerpb.SenderFrame{Frame: &peerpb.SenderFrame_Tx{Tx: chunk}}); err != nil {
+					return err
+				}
+				chunk, size = &peerpb.TxChunk{}, 0
 			}
-			pc.Relation = id
-		}
-		if len(c.Rels) > 0 {
-			pc.TruncateRelations = make([]uint32, len(c.Rels))
-			for j, r := range c.Rels {
-				id, err := e.relation(r, emit)
+			pc := &peerpb.Change{
+				Op:       peerpb.Op(c.Op), // change.Op and peerpb.Op share their numbering
+				New:      tuple(c.New),
+				Old:      tuple(c.Old),
+				OldIsKey: c.OldIsKey,
+			}
+			if c.Rel != nil {
+				id, err := e.relation(c.Rel, emit)
 				if err != nil {
 					return err
 				}
-				pc.TruncateRelations[j] = id
+				pc.Relation = id
 			}
-			pc.Cascade = c.Cascade
-			pc.RestartIdentity = c.RestartIdentity
+			if len(c.Rels) > 0 {
+				pc.TruncateRelations = make([]uint32, len(c.Rels))
+				for j, r := range c.Rels {
+					id, err := e.relation(r, emit)
+					if err != nil {
+						return err
+					}
+					pc.TruncateRelations[j] = id
+				}
+				pc.Cascade = c.Cascade
+				pc.RestartIdentity = c.RestartIdentity
+			}
+			chunk.Changes = append(chunk.Changes, pc)
+			size += c.Size()
+			if size >= batchBytes {
+				if err := emit(&peerpb.SenderFrame{Frame: &peerpb.SenderFrame_Tx{Tx: chunk}}); err != nil {
+					return err
+				}
+				chunk, size = &peerpb.TxChunk{}, 0
+			}
 		}
-		chunk.Changes = append(chunk.Changes, pc)
-		size += c.Size()
-		if size >= batchBytes {
+		if spilled && len(chunk.Changes) > 0 {
+			// The chunk's values point into the window, which the next
+			// one overwrites: out it goes (emit has serialised it on return).
 			if err := emit(&peerpb.SenderFrame{Frame: &peerpb.SenderFrame_Tx{Tx: chunk}}); err != nil {
 				return err
 			}
 			chunk, size = &peerpb.TxChunk{}, 0
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	chunk.Commit = &peerpb.TxCommit{EndLsn: uint64(tx.EndLSN), ChangeCount: uint64(len(tx.Changes))}
+	chunk.Commit = &peerpb.TxCommit{EndLsn: uint64(tx.EndLSN), ChangeCount: uint64(tx.Len())}
 	return emit(&peerpb.SenderFrame{Frame: &peerpb.SenderFrame_Tx{Tx: chunk}})
 }
 
@@ -277,12 +301,46 @@ func tuple(vs []change.Value) *peerpb.Tuple {
 // decoder rebuilds transactions from the SenderFrames that follow the Hello. It
 // never trusts the frames: anything malformed, out of order or referring to an
 // unknown relation is an error (a protocol error: the stream must end).
+//
+// A transaction whose changes pass spillBytes (by change.Change.Size) goes
+// to a spill file from there on, so memory does not grow with its size.
 type decoder struct {
 	rels map[uint32]*change.Relation
 	tx   *change.Tx // the open transaction; nil between transactions
+	mem  int        // Size of tx.Changes
+
+	spillBytes int // 0: never spill
+	spillDir   string
 }
 
 func newDecoder() *decoder { return &decoder{rels: make(map[uint32]*change.Relation)} }
+
+// drop ends the open transaction, if any, freeing its spill file.
+func (d *decoder) drop() {
+	if d.tx != nil {
+		d.tx.Release()
+		d.tx = nil
+	}
+}
+
+// spill moves the open transaction's changes in memory to its spill file.
+func (d *decoder) spill() error {
+	tx := d.tx
+	if tx.Spill == nil {
+		s, err := change.NewSpill(d.spillDir)
+		if err != nil {
+			return fmt.Errorf("%s: %w", tx, err)
+		}
+		tx.Spill = s
+	}
+	if err := tx.Spill.Append(tx.Changes); err != nil {
+		return fmt.Errorf("%s: %w", tx, err)
+	}
+	clear(tx.Changes)
+	tx.Changes = tx.Changes[:0]
+	d.mem = 0
+	return nil
+}
 
 // frame consumes one frame. It returns the transaction the frame completed, or
 // nil while none is complete.
@@ -361,20 +419,30 @@ func (d *decoder) chunk(c *peerpb.TxChunk) (*change.Tx, error) {
 	for _, pc := range c.Changes {
 		ch, err := d.change(pc)
 		if err != nil {
-			return nil, fmt.Errorf("%s: change %d: %w", tx, len(tx.Changes), err)
+			d.drop()
+			return nil, fmt.Errorf("%s: change %d: %w", tx, tx.Len(), err)
 		}
 		tx.Changes = append(tx.Changes, ch)
+		d.mem += ch.Size()
+	}
+	if d.spillBytes > 0 && d.mem >= d.spillBytes || tx.Spill != nil && c.Commit != nil && len(tx.Changes) > 0 {
+		if err := d.spill(); err != nil {
+			d.drop()
+			return nil, err
+		}
 	}
 	if c.Commit == nil {
 		return nil, nil
 	}
 	if change.LSN(c.Commit.EndLsn) != tx.EndLSN {
+		d.drop()
 		return nil, fmt.Errorf("%s: commit says end LSN %s", tx, change.LSN(c.Commit.EndLsn))
 	}
-	if c.Commit.ChangeCount != uint64(len(tx.Changes)) {
-		return nil, fmt.Errorf("%s: commit says %d changes, received %d", tx, c.Commit.ChangeCount, len(tx.Changes))
+	if c.Commit.ChangeCount != uint64(tx.Len()) {
+		d.drop()
+		return nil, fmt.Errorf("%s: commit says %d changes, received %d", tx, c.Commit.ChangeCount, tx.Len())
 	}
-	d.tx = nil
+	d.tx, d.mem = nil, 0
 	return tx, nil
 }
 

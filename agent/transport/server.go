@@ -31,7 +31,16 @@ type ServerConfig struct {
 	// Source serves the initial sync's calls; nil on the node that is not the
 	// DDL source (the calls are refused).
 	Source Source
+	// SpillBytes is how much of one incoming transaction's changes (by
+	// change.Change.Size) is held in memory; past it they go to a spill
+	// file in SpillDir (os.TempDir() when empty). 0: DefaultSpillBytes;
+	// negative: never spill.
+	SpillBytes int
+	SpillDir   string
 }
+
+// DefaultSpillBytes is ServerConfig.SpillBytes's default.
+const DefaultSpillBytes = 16 << 20
 
 // Server accepts the peer's Replicate streams and hands their transactions to a
 // Receiver's Sessions, acking each transaction after Session.Apply committed it.
@@ -283,12 +292,15 @@ func (s *Server) replicate(stream grpc.BidiStreamingServer[peerpb.SenderFrame, p
 				n = 1
 			}
 			for _, tx := range txs[:n] {
-				log.Debug("applied", "lsn", tx.EndLSN, "xid", tx.Xid, "changes", len(tx.Changes))
+				log.Debug("applied", "lsn", tx.EndLSN, "xid", tx.Xid, "changes", tx.Len())
 				if err := stream.Send(&peerpb.ReceiverFrame{Frame: &peerpb.ReceiverFrame_Ack{
 					Ack: &peerpb.Ack{EndLsn: uint64(tx.EndLSN)},
 				}}); err != nil {
 					return err
 				}
+			}
+			for _, tx := range txs {
+				tx.Release() // applied, or the stream ends below
 			}
 			if err != nil {
 				if ctx.Err() != nil && !IsPermanent(err) {
@@ -336,6 +348,14 @@ func (s *Server) read(ctx context.Context, stream grpc.BidiStreamingServer[peerp
 		return
 	}
 	dec := newDecoder()
+	dec.spillDir = s.cfg.SpillDir
+	switch {
+	case s.cfg.SpillBytes == 0:
+		dec.spillBytes = DefaultSpillBytes
+	case s.cfg.SpillBytes > 0:
+		dec.spillBytes = s.cfg.SpillBytes
+	}
+	defer dec.drop()
 	for {
 		f, err := stream.Recv()
 		if err == io.EOF {
@@ -356,6 +376,7 @@ func (s *Server) read(ctx context.Context, stream grpc.BidiStreamingServer[peerp
 			return
 		}
 		if tx != nil && !push(inbound{tx: tx}) {
+			tx.Release()
 			return
 		}
 	}
