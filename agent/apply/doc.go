@@ -55,6 +55,16 @@
 // rolled back and applied again one statement per change, which finds and
 // reports the conflict exactly.
 //
+// A transaction whose changes are in a spill file (change.Tx.Spill: too big
+// to hold in memory) is applied window by window (spilled.go): BEGIN with
+// the first window's pipeline, each window planned and sent in turn inside
+// the same transaction, one COMMIT. Conflict indexes stay those of the
+// whole transaction, a set-based statement that meets anything makes the
+// whole transaction go again one statement per change (read from the file
+// again), and what is reported after COMMIT (warnings, kept local rows) is
+// bounded. A spilled transaction with DDL or a DBA skip is read back into
+// memory, as both are planned over the whole transaction.
+//
 // Statements are prepared once per table and shape (operation, columns written,
 // columns matched) and reused. Values are the source's text output, sent as text
 // parameters of unknown type: the server reads each with the target column's

@@ -90,9 +90,10 @@ func (a *Applier) Apply(ctx context.Context, tx *change.Tx) error {
 }
 
 // needsWhole reports whether a spilled transaction must be applied from
-// memory: DDL and DBA skips are planned over the whole transaction.
+// memory: DDL and DBA skips are planned over the whole transaction (and an
+// empty spill has no window to begin the transaction with).
 func (a *Applier) needsWhole(tx *change.Tx) bool {
-	if tx.Spill.HasDDL() {
+	if tx.Spill.HasDDL() || tx.Spill.Len() == 0 {
 		return true
 	}
 	for k := range a.skips {

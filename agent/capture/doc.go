@@ -58,7 +58,10 @@
 // interleaves receives (with a deadline) and status updates. When Next is not
 // called, at most a few decoded transactions wait in memory and Run stops reading
 // the socket, but keeps sending status updates, so a slow peer back-pressures the
-// server instead of growing memory or timing out the connection.
+// server instead of growing memory or timing out the connection. A
+// transaction whose changes pass Config.SpillBytes moves them to a spill file
+// (change.Spill) as it is decoded, its row filters decided on the way, so a
+// transaction of any size holds at most that much memory.
 //
 // # What is durable when
 //

@@ -31,7 +31,9 @@
 // Bounded memory (§4): a Stream has at most MaxInFlightTx transactions and
 // MaxInFlightBytes bytes (change.Tx.Size) unacked, so a slow peer blocks Send and
 // back-pressures capture. Large transactions travel in chunks of about 1 MiB.
-// The receiver still assembles each transaction whole in memory before Apply.
+// A transaction whose changes pass ServerConfig.SpillBytes is assembled in a
+// spill file (change.Spill) instead of memory, and a spilled transaction is
+// sent window by window from its file.
 //
 // # Frames
 //
