@@ -379,6 +379,20 @@ func (a *Agent) sendSession(ctx context.Context) (bool, error) {
 	})
 	g.Go(func() error {
 		for lsn := range stream.Acks() {
+			// Acks that have arrived meanwhile are taken together: each
+			// covers every transaction before it.
+		drain:
+			for {
+				select {
+				case l, ok := <-stream.Acks():
+					if !ok {
+						break drain
+					}
+					lsn = l
+				default:
+					break drain
+				}
+			}
 			c.Ack(lsn)
 			a.out.acked(lsn)
 			if !progressed.Swap(true) {

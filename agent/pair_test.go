@@ -127,7 +127,7 @@ func newPair(t testing.TB, o pairOpts) *pair {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.log = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	p.log = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: p.logLevel()}))
 	t.Setenv("PGDUET_TEST_PASSWORD", pgtest.Password)
 	p.cfg = p.loadConfig(p.cfgPath)
 	t.Cleanup(func() {
@@ -194,6 +194,16 @@ func (p *pair) loadConfig(path string) *policies.Config {
 		p.t.Fatalf("config %s:\n%s", path, policies.FormatDiagnostics(diags))
 	}
 	return cfg
+}
+
+// logLevel is the agents' log level: debug for tests, whose failures
+// print the log; info for benchmarks, as `pgduet run` logs by default
+// (debug writes several lines per transaction, which would be measured).
+func (p *pair) logLevel() slog.Level {
+	if _, ok := p.t.(*testing.B); ok {
+		return slog.LevelInfo
+	}
+	return slog.LevelDebug
 }
 
 func (p *pair) dumpLog(lines int) {
@@ -267,7 +277,7 @@ func (p *pair) startWith(name string, cfg *policies.Config, knobs agent.Knobs) *
 // startProcess runs the node's agent as a real `pgduet run` process.
 func (p *pair) startProcess(name string) {
 	p.t.Helper()
-	cmd := exec.Command(pgduetBinary(p.t), "run", "--config", p.cfgPath, "--node", name, "--log-level", "debug")
+	cmd := exec.Command(pgduetBinary(p.t), "run", "--config", p.cfgPath, "--node", name, "--log-level", strings.ToLower(p.logLevel().String()))
 	cmd.Env = append(os.Environ(), "PGDUET_TEST_PASSWORD="+pgtest.Password)
 	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {

@@ -133,6 +133,11 @@ type Capture struct {
 	q         flushQueue
 	received  change.LSN
 	sentFlush change.LSN
+	// statusDue: the stream loop has a status update scheduled within
+	// feedbackDelay (the confirmable position moved), which will carry
+	// whatever Acks arrive until it reads the position: those need not
+	// interrupt the receive again, one per transaction.
+	statusDue bool
 	// recvConn is the replication connection's net.Conn while a receive is in
 	// progress (nil otherwise): Ack and the end of Run's context interrupt
 	// that receive by moving its read deadline into the past (interruptLocked).
@@ -233,7 +238,7 @@ func (c *Capture) Ack(lsn change.LSN) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.q.ack(lsn)
-	if c.q.advance() > c.sentFlush {
+	if !c.statusDue && c.q.advance() > c.sentFlush {
 		select {
 		case c.wake <- struct{}{}:
 		default:

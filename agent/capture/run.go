@@ -498,11 +498,15 @@ func (c *Capture) keepalive(walEnd change.LSN, inTx bool) {
 }
 
 // confirmableMoved reports whether the slot has not yet been told the
-// confirmable position.
+// confirmable position; if so, the caller schedules a status update.
 func (c *Capture) confirmableMoved() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.q.advance() > c.sentFlush
+	moved := c.q.advance() > c.sentFlush
+	if moved {
+		c.statusDue = true
+	}
+	return moved
 }
 
 // sendStatus sends a standby status update with the confirmable position as
@@ -511,6 +515,7 @@ func (c *Capture) sendStatus(conn *pgconn.PgConn) error {
 	c.mu.Lock()
 	flush := c.q.advance()
 	write := c.received
+	c.statusDue = false // an Ack from here on is not in this update
 	c.mu.Unlock()
 	if err := pglogrepl.SendStandbyStatusUpdate(context.Background(), conn, standbyStatus(write, flush, time.Now())); err != nil {
 		return err
