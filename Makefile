@@ -52,7 +52,7 @@ bench: check-deps
 	else \
 		echo "pglogical is missing (the pglogical catch-up benchmark needs it): sudo apt-get install -y $(PGLOGICAL_PKG)"; exit 1; \
 	fi
-	$(TEST_ENV) $(GO) test -run '^$$' -bench . -benchtime 3x -timeout 600m ./agent/
+	$(TEST_ENV) PGDUET_BENCH_RUNS=$${PGDUET_BENCH_RUNS:-3} $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 600m ./agent/
 
 demo: check-deps build
 	./$(BIN) demo

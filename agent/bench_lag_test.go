@@ -100,7 +100,7 @@ func BenchmarkLag(b *testing.B) {
 			if system == "pglogical" {
 				pl = newPglogicalPair(b)
 			}
-			for i := 0; i < b.N; i++ {
+			for i := 0; i < benchRuns(b); i++ {
 				b.StopTimer()
 				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs)*time.Second+10*time.Minute)
 				url := map[string]string{}

@@ -196,7 +196,7 @@ func benchCatchUpPglogical(b *testing.B, phase string, txs, rowsPerTx int) []flo
 	n := txs * rowsPerTx
 	done := catchUpDone(phase, n)
 	var rates []float64
-	for i := 0; i < b.N; i++ {
+	for i := 0; i < benchRuns(b); i++ {
 		b.StopTimer()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 		var seed func(exec func(q string))

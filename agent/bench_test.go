@@ -26,7 +26,7 @@ import (
 // transactions of 1, 100 and 10,000 rows; then the system under test
 // applies the backlog on west and the clock runs until west shows all of
 // it. Each sub-benchmark reports the median rows/s of its iterations
-// (-benchtime Nx), and the benchmark ends with one table: every median and
+// (PGDUET_BENCH_RUNS, or -benchtime Nx), and the benchmark ends with one table: every median and
 // its ratio to the native figure of the same phase and size.
 //
 //   - native: a subscription on west (copy_data off), disabled while east
@@ -44,7 +44,7 @@ import (
 // The rows to update or delete are inserted on both nodes before any slot
 // or subscription exists, so only the phase's own changes are the backlog.
 //
-//	make bench   (go test -run '^$' -bench CatchUp -benchtime 3x ./agent/)
+//	make bench   (PGDUET_BENCH_RUNS=3 go test -run '^$' -bench CatchUp -benchtime 1x ./agent/)
 func BenchmarkCatchUp(b *testing.B) {
 	n := benchRows(b)
 	table := &catchUpTable{}
@@ -92,6 +92,21 @@ func benchRows(b *testing.B) int {
 		}
 	}
 	return n
+}
+
+// benchRuns is how many runs each benchmark makes and takes the median of:
+// PGDUET_BENCH_RUNS when set (make bench sets 3 and -benchtime 1x, so that
+// the testing package's own first run with b.N = 1 is the only one), else
+// b.N.
+func benchRuns(b *testing.B) int {
+	if v := os.Getenv("PGDUET_BENCH_RUNS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("PGDUET_BENCH_RUNS=%q: want a whole number of runs, at least 1", v)
+		}
+		return n
+	}
+	return b.N
 }
 
 func median(xs []float64) float64 {
@@ -237,7 +252,7 @@ func benchCatchUpNative(b *testing.B, phase string, txs, rowsPerTx int) []float6
 	n := txs * rowsPerTx
 	done := catchUpDone(phase, n)
 	var rates []float64
-	for i := 0; i < b.N; i++ {
+	for i := 0; i < benchRuns(b); i++ {
 		b.StopTimer()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 		p := newPair(b, pairOpts{schema: benchTable})
@@ -275,7 +290,7 @@ func benchCatchUpNative(b *testing.B, phase string, txs, rowsPerTx int) []float6
 func benchCatchUp(b *testing.B, policy, phase string, txs, rowsPerTx int) []float64 {
 	n := txs * rowsPerTx
 	var rates []float64
-	for i := 0; i < b.N; i++ {
+	for i := 0; i < benchRuns(b); i++ {
 		b.StopTimer()
 		p := newPair(b, pairOpts{schema: benchTable,
 			selection: fmt.Sprintf("schema \"public\" { tables = [\"*\"] }\nconflicts {\n  policy = %q\n}", policy)})
@@ -321,7 +336,7 @@ func benchCatchUp(b *testing.B, policy, phase string, txs, rowsPerTx int) []floa
 // drift out of the ratios: vs_pipe, vs_pipe_4, vs_pipe_slot and
 // vs_pipe_4_slot are pgduet's rows/s over the pipes'.
 //
-//	make bench   (go test -run '^$' -bench InitialCopy -benchtime 3x ./agent/)
+//	make bench   (PGDUET_BENCH_RUNS=3 go test -run '^$' -bench InitialCopy -benchtime 1x ./agent/)
 func BenchmarkInitialCopy(b *testing.B) {
 	const tables, rowsPerTable = 4, 250_000
 	schema := ""
@@ -431,7 +446,7 @@ func BenchmarkInitialCopy(b *testing.B) {
 		b.Run(fmt.Sprintf("pgduet_p%d", n), func(b *testing.B) {
 			took := make([]time.Duration, len(runs))
 			var bytes int64
-			for i := 0; i < b.N; i++ {
+			for i := 0; i < benchRuns(b); i++ {
 				for r, run := range runs {
 					b.StopTimer()
 					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -456,7 +471,7 @@ func BenchmarkInitialCopy(b *testing.B) {
 					cancel()
 				}
 			}
-			rows := float64(b.N * tables * rowsPerTable)
+			rows := float64(benchRuns(b) * tables * rowsPerTable)
 			rate := func(d time.Duration) float64 { return rows / d.Seconds() }
 			ours := took[len(runs)-1]
 			b.ReportMetric(rate(ours), "copy_rows/s")
@@ -487,7 +502,7 @@ func BenchmarkBigTransaction(b *testing.B) {
 	}
 	peak := map[string]float64{}
 	var elapsed time.Duration
-	for i := 0; i < b.N; i++ {
+	for i := 0; i < benchRuns(b); i++ {
 		b.StopTimer()
 		p := newPair(b, pairOpts{schema: benchTable})
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
@@ -529,7 +544,7 @@ func BenchmarkBigTransaction(b *testing.B) {
 	}
 	b.ReportMetric(peak["east"], "east_peak_MiB")
 	b.ReportMetric(peak["west"], "west_peak_MiB")
-	b.ReportMetric(float64(rows)*float64(b.N)/elapsed.Seconds(), "rows/s")
+	b.ReportMetric(float64(rows)*float64(benchRuns(b))/elapsed.Seconds(), "rows/s")
 }
 
 // peakRSS reads a process's peak resident set size (VmHWM), in KiB.
