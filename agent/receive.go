@@ -144,6 +144,9 @@ func (s *inSession) ApplyGroup(ctx context.Context, txs []*change.Tx) (int, erro
 	defer stop()
 	a := s.a
 	for _, tx := range txs {
+		if tx.EndLSN <= s.ap.Progress() {
+			continue // applied before: Apply skips it
+		}
 		n, err := s.skips.Filter(tx)
 		if err != nil {
 			return 0, err

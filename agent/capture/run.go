@@ -40,6 +40,17 @@ func (c *Capture) Run(ctx context.Context, start change.LSN) (err error) {
 		return c.errorf("Run called twice: make a new Capture for every session")
 	}
 	defer func() {
+		// Transactions decoded but not taken: nobody will, as Next now
+		// returns the end; free their spill files.
+	drain:
+		for {
+			select {
+			case tx := <-c.out:
+				tx.Release()
+			default:
+				break drain
+			}
+		}
 		c.mu.Lock()
 		c.runErr = err
 		c.mu.Unlock()
@@ -219,6 +230,14 @@ func (c *Capture) stream(ctx context.Context, conn *pgconn.PgConn, interval time
 		}
 	}()
 	var hold *change.Tx // decoded, not yet in the channel
+	defer func() {
+		if hold != nil {
+			hold.Release()
+		}
+		if d.cur != nil {
+			d.cur.tx.Release()
+		}
+	}()
 	nextStatus := time.Now().Add(interval)
 	for {
 		if ctx.Err() != nil {

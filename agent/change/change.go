@@ -202,6 +202,9 @@ func (t *Tx) Unspill() error {
 	if t.Spill == nil {
 		return nil
 	}
+	if len(t.Changes) > 0 {
+		return errors.New("a spilled transaction holds changes in memory too")
+	}
 	all := make([]Change, 0, t.Spill.Len())
 	err := t.Spill.Each(func(_ int, cs []Change) error {
 		for _, c := range cs {
@@ -256,5 +259,5 @@ func (c Change) clone() Change {
 }
 
 func (t *Tx) String() string {
-	return fmt.Sprintf("tx %s (xid %d, %d changes)", t.EndLSN, t.Xid, len(t.Changes))
+	return fmt.Sprintf("tx %s (xid %d, %d changes)", t.EndLSN, t.Xid, t.Len())
 }

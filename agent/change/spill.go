@@ -60,6 +60,9 @@ func (s *Spill) Len() int { return s.n }
 // Size is the sum of the appended changes' Size.
 func (s *Spill) Size() int64 { return s.size }
 
+// Relations lists every relation the appended changes name (Rel and Rels).
+func (s *Spill) Relations() []*Relation { return s.rels }
+
 // HasDDL reports whether a row of the DDL queue was appended.
 func (s *Spill) HasDDL() bool { return s.ddl }
 

@@ -75,15 +75,12 @@ func parseLSN(s string) (change.LSN, error) {
 
 // Filter drops from tx the changes the copy holds already and returns how
 // many it dropped. A transaction that commits at or after every copy's LSN is
-// left alone. A spilled transaction that needs filtering is read back into
-// memory first (this happens only while the stream catches up with the
-// copy); the error is that read's.
+// left alone. A spilled transaction that names a table whose changes the
+// copy holds is read back into memory first (this happens only while the
+// stream catches up with the copy); the error is that read's.
 func (k *Skips) Filter(tx *change.Tx) (int, error) {
 	if k == nil || tx.CommitLSN >= k.max {
 		return 0, nil
-	}
-	if err := tx.Unspill(); err != nil {
-		return 0, fmt.Errorf("initial sync: filter %s: %w", tx, err)
 	}
 	skip := func(t change.TableRef) bool {
 		lsn, ok := k.tables[t]
@@ -94,6 +91,19 @@ func (k *Skips) Filter(tx *change.Tx) (int, error) {
 			return tx.CommitLSN < k.schema
 		}
 		return tx.CommitLSN < lsn
+	}
+	if tx.Spill != nil {
+		// Read back only when the copy holds some of it already.
+		hit := false
+		for _, r := range tx.Spill.Relations() {
+			hit = hit || skip(r.Table)
+		}
+		if !hit {
+			return 0, nil
+		}
+		if err := tx.Unspill(); err != nil {
+			return 0, fmt.Errorf("initial sync: filter %s: %w", tx, err)
+		}
 	}
 	kept := tx.Changes[:0]
 	dropped := 0

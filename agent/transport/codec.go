@@ -319,7 +319,7 @@ func newDecoder() *decoder { return &decoder{rels: make(map[uint32]*change.Relat
 func (d *decoder) drop() {
 	if d.tx != nil {
 		d.tx.Release()
-		d.tx = nil
+		d.tx, d.mem = nil, 0
 	}
 }
 
@@ -419,8 +419,9 @@ func (d *decoder) chunk(c *peerpb.TxChunk) (*change.Tx, error) {
 	for _, pc := range c.Changes {
 		ch, err := d.change(pc)
 		if err != nil {
+			err = fmt.Errorf("%s: change %d: %w", tx, tx.Len(), err)
 			d.drop()
-			return nil, fmt.Errorf("%s: change %d: %w", tx, tx.Len(), err)
+			return nil, err
 		}
 		tx.Changes = append(tx.Changes, ch)
 		d.mem += ch.Size()
@@ -435,12 +436,14 @@ func (d *decoder) chunk(c *peerpb.TxChunk) (*change.Tx, error) {
 		return nil, nil
 	}
 	if change.LSN(c.Commit.EndLsn) != tx.EndLSN {
+		err := fmt.Errorf("%s: commit says end LSN %s", tx, change.LSN(c.Commit.EndLsn))
 		d.drop()
-		return nil, fmt.Errorf("%s: commit says end LSN %s", tx, change.LSN(c.Commit.EndLsn))
+		return nil, err
 	}
 	if c.Commit.ChangeCount != uint64(tx.Len()) {
+		err := fmt.Errorf("%s: commit says %d changes, received %d", tx, c.Commit.ChangeCount, tx.Len())
 		d.drop()
-		return nil, fmt.Errorf("%s: commit says %d changes, received %d", tx, c.Commit.ChangeCount, tx.Len())
+		return nil, err
 	}
 	d.tx, d.mem = nil, 0
 	return tx, nil

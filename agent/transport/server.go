@@ -197,7 +197,34 @@ func (s *Server) replicate(stream grpc.BidiStreamingServer[peerpb.SenderFrame, p
 	defer stopWatch()
 
 	in := make(chan inbound, maxGroupTxs)
-	go s.read(ctx, stream, in)
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		s.read(ctx, stream, in)
+	}()
+	var txs []*change.Tx // being applied
+	defer func() {
+		// Spill files of transactions not applied: those being applied,
+		// and those read ahead, once the reader has stopped.
+		for _, tx := range txs {
+			tx.Release()
+		}
+		// The reader may be blocked in Recv until this handler has
+		// returned: wait for it elsewhere.
+		go func() {
+			<-readDone
+			for {
+				select {
+				case it := <-in:
+					if it.tx != nil {
+						it.tx.Release()
+					}
+				default:
+					return
+				}
+			}
+		}()
+	}()
 
 	var first inbound
 	select {
@@ -268,7 +295,7 @@ func (s *Server) replicate(stream grpc.BidiStreamingServer[peerpb.SenderFrame, p
 		}
 		switch {
 		case it.tx != nil:
-			txs := []*change.Tx{it.tx}
+			txs = []*change.Tx{it.tx}
 		more:
 			for group != nil && len(txs) < maxGroupTxs {
 				select {
@@ -314,6 +341,7 @@ func (s *Server) replicate(stream grpc.BidiStreamingServer[peerpb.SenderFrame, p
 				}
 				return s.status(stream, code, fmt.Sprintf("%s: %v", s.cfg.Node, err))
 			}
+			txs = nil
 		case it.eof:
 			log.Info("peer stream ended by the sender")
 			return nil
