@@ -104,10 +104,11 @@ var (
 	descDDLSk  = prometheus.NewDesc("pgduet_ddl_skipped_total", "DDL statements from the DDL source not replayed, by kind (ddl_denied, ddl_unselected, ...).", append(labels, "kind"), nil)
 	descConfl  = prometheus.NewDesc("pgduet_conflicts_total", "Conflicts and DDL events recorded in pgduet.conflicts on this node, by kind and resolution.", append(labels, "kind", "resolution"), nil)
 	descDDLIgn = prometheus.NewDesc("pgduet_ddl_ignored_total", "Captured DDL rows not shipped because this node is not the DDL source (ddl.reverse = ignore).", labels, nil)
+	descSpill  = prometheus.NewDesc("pgduet_spilled_transactions_total", "Transactions too big for memory, held in a temporary file: captured (send) or applied (receive).", labels, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descTx, descChg, descLagB, descLagS, descWAL, descSkip, descDelMis, descDDL, descDDLSk, descDDLIgn, descConfl} {
+	for _, d := range []*prometheus.Desc{descState, descTx, descChg, descLagB, descLagS, descWAL, descSkip, descDelMis, descDDL, descDDLSk, descDDLIgn, descConfl, descSpill} {
 		ch <- d
 	}
 }
@@ -125,6 +126,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descChg, prometheus.CounterValue, float64(d.Changes), l...)
 		ch <- prometheus.MustNewConstMetric(descLagB, prometheus.GaugeValue, float64(d.LagBytes), l...)
 		ch <- prometheus.MustNewConstMetric(descLagS, prometheus.GaugeValue, d.LagSeconds, l...)
+		ch <- prometheus.MustNewConstMetric(descSpill, prometheus.CounterValue, float64(d.Spilled), l...)
 		if d.Role == "send" {
 			ch <- prometheus.MustNewConstMetric(descWAL, prometheus.GaugeValue, float64(d.RetainedWAL), l...)
 			ch <- prometheus.MustNewConstMetric(descSkip, prometheus.CounterValue, float64(d.Skipped), l...)

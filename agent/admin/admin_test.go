@@ -40,7 +40,7 @@ func get(t *testing.T, url string) (int, string) {
 func TestEndpoints(t *testing.T) {
 	src := &staticSource{st: agent.Status{Pair: "shop", Node: "east", Digest: "abc", Directions: []agent.DirectionStatus{
 		{Direction: "east→west", Role: "send", State: agent.StateRunning, Transactions: 7, Changes: 21, LagBytes: 100, RetainedWAL: 4096, Skipped: 3},
-		{Direction: "west→east", Role: "receive", State: agent.StateRunning, Transactions: 5, DeleteMissing: 1,
+		{Direction: "west→east", Role: "receive", State: agent.StateRunning, Transactions: 5, DeleteMissing: 1, Spilled: 2,
 			DDLApplied: 4, DDLSkipped: map[string]int64{"ddl_denied": 2}, Conflicts: map[string]int64{"delete_missing/skipped": 1}},
 	}}}
 	s := New("127.0.0.1:0", src, slog.New(slog.DiscardHandler))
@@ -67,6 +67,7 @@ func TestEndpoints(t *testing.T) {
 		`pgduet_retained_wal_bytes{direction="east→west",node="east",pair="shop",role="send"} 4096`,
 		`pgduet_skipped_changes_total{direction="east→west",node="east",pair="shop",role="send"} 3`,
 		`pgduet_delete_missing_total{direction="west→east",node="east",pair="shop",role="receive"} 1`,
+		`pgduet_spilled_transactions_total{direction="west→east",node="east",pair="shop",role="receive"} 2`,
 		`pgduet_ddl_applied_total{direction="west→east",node="east",pair="shop",role="receive"} 4`,
 		`pgduet_ddl_skipped_total{direction="west→east",kind="ddl_denied",node="east",pair="shop",role="receive"} 2`,
 		`pgduet_ddl_ignored_total{direction="east→west",node="east",pair="shop",role="send"} 0`,
