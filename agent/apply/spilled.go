@@ -95,7 +95,7 @@ func (a *Applier) applySpilled(ctx context.Context, tx *change.Tx) error {
 			if len(notes) < maxSpillNotes {
 				n := spillNote{table: ch.Rel.Table, kind: e.kind, resolution: e.resolution, policy: plans[e.idx].tbl.policy(), seq: base + e.idx}
 				if e.local == nil && e.resolution == ResolutionSkipped && ch.Op == change.Insert {
-					cp := cloneChange(ch)
+					cp := ch.Clone()
 					n.kept = &cp
 				}
 				notes = append(notes, n)
@@ -167,22 +167,4 @@ func (a *Applier) applySpilled(ctx context.Context, tx *change.Tx) error {
 	a.pruneTombstones(ctx, tx)
 	a.log.Debug("spilled transaction applied", "lsn", tx.EndLSN, "xid", tx.Xid, "changes", tx.Len(), "rows", total.rows.Total(), "conflicts", missing+events)
 	return nil
-}
-
-// cloneChange copies a change with values of its own (a window's values are
-// overwritten by the next window).
-func cloneChange(ch *change.Change) change.Change {
-	c := *ch
-	cp := func(vs []change.Value) []change.Value {
-		if vs == nil {
-			return nil
-		}
-		out := make([]change.Value, len(vs))
-		for i, v := range vs {
-			out[i] = change.Value{Kind: v.Kind, Data: append([]byte(nil), v.Data...)}
-		}
-		return out
-	}
-	c.New, c.Old = cp(c.New), cp(c.Old)
-	return c
 }

@@ -208,7 +208,7 @@ func (t *Tx) Unspill() error {
 	all := make([]Change, 0, t.Spill.Len())
 	err := t.Spill.Each(func(_ int, cs []Change) error {
 		for _, c := range cs {
-			all = append(all, c.clone())
+			all = append(all, c.Clone())
 		}
 		return nil
 	})
@@ -229,8 +229,9 @@ func (t *Tx) Release() {
 	}
 }
 
-// clone copies c with values of its own.
-func (c Change) clone() Change {
+// Clone copies c with values of its own (a spill window's values are
+// overwritten by the next window).
+func (c Change) Clone() Change {
 	cp := func(vs []Value) []Value {
 		if vs == nil {
 			return nil
