@@ -72,15 +72,11 @@ type Config struct {
 	// SpillBytes is how much of one transaction's changes (by
 	// change.Change.Size) capture holds in memory; past it they go to a
 	// spill file in SpillDir (os.TempDir() when empty), so memory does not
-	// grow with the size of a transaction. Default DefaultSpillBytes.
+	// grow with the size of a transaction. Default change.DefaultSpillBytes.
 	SpillBytes int
 	SpillDir   string
 	Logger     *slog.Logger // nil discards
 }
-
-// DefaultSpillBytes is the default of Config.SpillBytes, and of the
-// receiving side's threshold.
-const DefaultSpillBytes = 16 << 20
 
 const (
 	defaultStatusInterval    = 10 * time.Second
@@ -165,7 +161,7 @@ func New(cfg Config) *Capture {
 		cfg.HeartbeatInterval = defaultHeartbeatInterval
 	}
 	if cfg.SpillBytes <= 0 {
-		cfg.SpillBytes = DefaultSpillBytes
+		cfg.SpillBytes = change.DefaultSpillBytes
 	}
 	log := cfg.Logger
 	if log == nil {

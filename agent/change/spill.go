@@ -33,6 +33,11 @@ type Spill struct {
 	scratch []byte
 }
 
+// DefaultSpillBytes is how much of one transaction's changes (by
+// Change.Size) the sending and the receiving agent hold in memory before
+// they spill the rest.
+const DefaultSpillBytes = 16 << 20
+
 // SpillWindowBytes bounds the bytes of values one window holds; a window
 // also holds at most SpillWindowChanges changes. A single change larger than
 // that is a window of its own.

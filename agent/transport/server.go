@@ -33,14 +33,11 @@ type ServerConfig struct {
 	Source Source
 	// SpillBytes is how much of one incoming transaction's changes (by
 	// change.Change.Size) is held in memory; past it they go to a spill
-	// file in SpillDir (os.TempDir() when empty). 0: DefaultSpillBytes;
+	// file in SpillDir (os.TempDir() when empty). 0: change.DefaultSpillBytes;
 	// negative: never spill.
 	SpillBytes int
 	SpillDir   string
 }
-
-// DefaultSpillBytes is ServerConfig.SpillBytes's default.
-const DefaultSpillBytes = 16 << 20
 
 // Server accepts the peer's Replicate streams and hands their transactions to a
 // Receiver's Sessions, acking each transaction after Session.Apply committed it.
@@ -379,7 +376,7 @@ func (s *Server) read(ctx context.Context, stream grpc.BidiStreamingServer[peerp
 	dec.spillDir = s.cfg.SpillDir
 	switch {
 	case s.cfg.SpillBytes == 0:
-		dec.spillBytes = DefaultSpillBytes
+		dec.spillBytes = change.DefaultSpillBytes
 	case s.cfg.SpillBytes > 0:
 		dec.spillBytes = s.cfg.SpillBytes
 	}
