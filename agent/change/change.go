@@ -175,6 +175,9 @@ func (t *Tx) Size() int {
 	return n
 }
 
+// errMixed: a spilled transaction must hold all its changes in the file.
+var errMixed = errors.New("a spilled transaction holds changes in memory too")
+
 // Len is the number of changes, in memory or spilled.
 func (t *Tx) Len() int {
 	if t.Spill != nil {
@@ -191,7 +194,7 @@ func (t *Tx) Each(fn func(base int, cs []Change) error) error {
 		return fn(0, t.Changes)
 	}
 	if len(t.Changes) > 0 {
-		return errors.New("a spilled transaction holds changes in memory too")
+		return errMixed
 	}
 	return t.Spill.Each(fn)
 }
@@ -203,7 +206,7 @@ func (t *Tx) Unspill() error {
 		return nil
 	}
 	if len(t.Changes) > 0 {
-		return errors.New("a spilled transaction holds changes in memory too")
+		return errMixed
 	}
 	all := make([]Change, 0, t.Spill.Len())
 	err := t.Spill.Each(func(_ int, cs []Change) error {
